@@ -1,0 +1,3 @@
+from fraclab.cli import main
+
+main()

@@ -1,0 +1,1 @@
+"""Datasets: the synthetic generator, importers, audit, splits and image decoding."""

@@ -1,0 +1,68 @@
+"""Decoding radiographs once into fixed-size grayscale arrays for classification."""
+
+from __future__ import annotations
+
+import hashlib
+import io
+from pathlib import Path
+from typing import NamedTuple
+
+import numpy as np
+from PIL import Image, UnidentifiedImageError
+
+
+class ImageError(ValueError):
+    """An image file that cannot be decoded (corrupt, truncated or not an image)."""
+
+
+class DecodedImage(NamedTuple):
+    pixels: np.ndarray  # (size, size) uint8, letterboxed
+    width: int  # original width in pixels
+    height: int
+    sha1: str  # hash of the file's bytes: finds exact duplicates across splits
+
+
+def to_uint8_gray(image: Image.Image) -> Image.Image:
+    """Grayscale 8-bit version of any PIL image; 16-bit and float data are min-max scaled."""
+    if image.mode in ("I;16", "I;16B", "I;16L", "I", "F"):
+        values = np.asarray(image, dtype=np.float32)
+        low, high = float(values.min()), float(values.max())
+        scale = 255.0 / (high - low) if high > low else 0.0
+        return Image.fromarray(((values - low) * scale).round().astype(np.uint8), mode="L")
+    return image if image.mode == "L" else image.convert("L")
+
+
+def letterbox(image: Image.Image, size: int) -> np.ndarray:
+    """Resize so the longer side is ``size`` (aspect kept) and pad to square with black."""
+    width, height = image.size
+    scale = size / max(width, height)
+    new_w, new_h = max(1, round(width * scale)), max(1, round(height * scale))
+    resized = image.resize((new_w, new_h), Image.Resampling.BILINEAR, reducing_gap=2.0)
+    canvas = np.zeros((size, size), dtype=np.uint8)
+    top, left = (size - new_h) // 2, (size - new_w) // 2
+    canvas[top:top + new_h, left:left + new_w] = np.asarray(resized, dtype=np.uint8)
+    return canvas
+
+
+def decode_image(path: Path, size: int) -> DecodedImage:
+    """Read, verify and letterbox one image file.
+
+    Raises
+    ------
+    ImageError
+        The file is missing, not an image, truncated or otherwise corrupt; the message
+        names the file.
+    """
+    try:
+        data = Path(path).read_bytes()
+        with Image.open(io.BytesIO(data)) as image:
+            width, height = image.size
+            # JPEG can decode at a reduced scale directly: far faster than full decode + resize.
+            image.draft("L", (size, size))
+            image.load()
+            pixels = letterbox(to_uint8_gray(image), size)
+    except (OSError, UnidentifiedImageError, SyntaxError, ValueError) as err:
+        raise ImageError(f"{path}: cannot decode image ({err})") from None
+    if width < 1 or height < 1:
+        raise ImageError(f"{path}: image has no pixels")
+    return DecodedImage(pixels, width, height, hashlib.sha1(data).hexdigest())

@@ -1,0 +1,72 @@
+"""Group-aware split repair and carving: a group never ends up in two splits."""
+
+from __future__ import annotations
+
+import hashlib
+from collections import Counter, defaultdict
+from collections.abc import Sequence
+
+import numpy as np
+from sklearn.model_selection import StratifiedGroupKFold
+
+
+def groups_spanning_splits(groups: Sequence[str], splits: Sequence[str]) -> dict[str, list[str]]:
+    """Map each group that occurs in more than one split to its sorted splits."""
+    seen: dict[str, set[str]] = defaultdict(set)
+    for group, split in zip(groups, splits, strict=True):
+        seen[group].add(split)
+    return {g: sorted(s) for g, s in sorted(seen.items()) if len(s) > 1}
+
+
+def _tie_break(group: str, candidates: list[str], seed: int) -> str:
+    # A hash of (seed, group) rather than an RNG stream: the choice for one group does not
+    # depend on which other groups exist, so adding images never reshuffles old decisions.
+    digest = hashlib.sha256(f"{seed}:{group}".encode()).digest()
+    return sorted(candidates)[digest[0] % len(candidates)]
+
+
+def resplit_by_group(groups: Sequence[str], splits: Sequence[str], seed: int) -> list[str]:
+    """Move every group that straddles splits wholly into the split holding most of it.
+
+    Groups already inside one split keep it, so the dataset's own split is disturbed as
+    little as possible. Ties are broken by a seeded hash of the group name.
+
+    Returns
+    -------
+    list of str
+        The new split of every image, aligned with ``groups``.
+    """
+    counts: dict[str, Counter[str]] = defaultdict(Counter)
+    for group, split in zip(groups, splits, strict=True):
+        counts[group][split] += 1
+    target = {}
+    for group, per_split in counts.items():
+        top = max(per_split.values())
+        tied = [s for s, n in per_split.items() if n == top]
+        target[group] = tied[0] if len(tied) == 1 else _tie_break(group, tied, seed)
+    return [target[g] for g in groups]
+
+
+def carve_grouped_split(labels: Sequence[int], groups: Sequence[str], fraction: float,
+                        seed: int) -> np.ndarray:
+    """Boolean mask of a grouped, label-stratified subset holding about ``fraction`` of images.
+
+    Uses scikit-learn's ``StratifiedGroupKFold`` with ``round(1 / fraction)`` folds and takes
+    the first fold, so no group is cut and both labels keep roughly their share.
+
+    Raises
+    ------
+    ValueError
+        ``fraction`` outside (0, 0.5] or fewer groups than folds.
+    """
+    if not 0 < fraction <= 0.5:
+        raise ValueError(f"split fraction must be in (0, 0.5], got {fraction}")
+    n_folds = max(2, round(1 / fraction))
+    n_groups = len(set(groups))
+    if n_groups < n_folds:
+        raise ValueError(f"{n_groups} groups are too few to carve a {fraction:.0%} split")
+    splitter = StratifiedGroupKFold(n_splits=n_folds, shuffle=True, random_state=seed)
+    _, held_out = next(splitter.split(np.zeros(len(labels)), labels, groups))
+    mask = np.zeros(len(labels), dtype=bool)
+    mask[held_out] = True
+    return mask

@@ -1,0 +1,133 @@
+"""Importer for YOLOv8 exports in Roboflow's layout (and the synthetic default dataset).
+
+Layout: ``data.yaml`` (``names``, split paths such as ``train: ../train/images``) and
+``<split>/images/*`` beside ``<split>/labels/<stem>.txt``. An optional ``meta.csv`` with
+``file_name`` and ``patient_id`` columns (written by ``fraclab synth``) supplies patient ids.
+"""
+
+from __future__ import annotations
+
+import csv
+import re
+from pathlib import Path
+
+import yaml
+
+from fraclab.data.labels import LabelError, parse_label_text
+from fraclab.data.records import SPLITS, BadFile, DatasetError, ImageRecord, ImportedDataset
+
+IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff", ".webp"}
+_YAML_SPLIT_KEYS = {"train": "train", "valid": "val", "test": "test"}
+# Roboflow renames every exported file to `<source stem>_<ext>.rf.<hash>`; augmented copies of
+# one X-ray share the source stem, so it is the group that must not straddle splits.
+_ROBOFLOW_SUFFIX = re.compile(r"(?:_(?:jpe?g|png|bmp|tiff?|webp))?\.rf\.[0-9a-fA-F]+$",
+                              re.IGNORECASE)
+
+
+def source_stem(file_name: str) -> str:
+    """The source image's stem: a Roboflow file name before ``_jpg.rf.<hash>``/``.rf.<hash>``."""
+    stem = Path(file_name).stem
+    return _ROBOFLOW_SUFFIX.sub("", stem) or stem
+
+
+def is_yolo_export(root: Path) -> bool:
+    """True when ``root`` looks like a YOLO export (it has a ``data.yaml``)."""
+    return (root / "data.yaml").is_file()
+
+
+def read_class_names(yaml_path: Path) -> tuple[str, ...]:
+    """Class names from a YOLO ``data.yaml`` (a list, or a mapping from id to name)."""
+    try:
+        spec = yaml.safe_load(yaml_path.read_text())
+    except yaml.YAMLError as err:
+        raise DatasetError(f"{yaml_path}: not valid YAML ({err})") from None
+    names = spec.get("names") if isinstance(spec, dict) else None
+    if isinstance(names, dict):
+        if sorted(names) != list(range(len(names))):
+            raise DatasetError(f"{yaml_path}: names keys must be 0..{len(names) - 1}")
+        names = [names[i] for i in range(len(names))]
+    if not names or not isinstance(names, list):
+        raise DatasetError(f"{yaml_path}: no class `names` list")
+    declared = spec.get("nc")
+    if declared is not None and declared != len(names):
+        raise DatasetError(f"{yaml_path}: nc is {declared} but {len(names)} names are listed")
+    return tuple(str(n) for n in names)
+
+
+def _split_image_dir(root: Path, spec: dict, split: str) -> Path | None:
+    """Resolve a split's image folder as Ultralytics and Roboflow exports write it."""
+    entry = spec.get(_YAML_SPLIT_KEYS[split])
+    candidates = []
+    if isinstance(entry, str):
+        candidates += [root / entry, root / re.sub(r"^(\.\./)+", "", entry)]
+    candidates.append(root / split / "images")
+    return next((c for c in candidates if c.is_dir()), None)
+
+
+def _patient_ids(root: Path) -> dict[str, str]:
+    meta = root / "meta.csv"
+    if not meta.is_file():
+        return {}
+    with meta.open(newline="") as f:
+        rows = list(csv.DictReader(f))
+    if rows and not {"file_name", "patient_id"} <= set(rows[0]):
+        raise DatasetError(f"{meta}: needs columns file_name and patient_id")
+    return {row["file_name"]: row["patient_id"] for row in rows}
+
+
+def read_yolo_export(root: Path, on_bad: str = "error") -> ImportedDataset:
+    """Read every image and label of a YOLO export into canonical records.
+
+    Parameters
+    ----------
+    root : Path
+        Dataset folder holding ``data.yaml``.
+    on_bad : {"error", "skip"}
+        What to do with an unreadable label file: raise, or record it in ``skipped``.
+        (Images are decoded, and checked, later by the prepare stage.)
+
+    Raises
+    ------
+    DatasetError
+        Missing or malformed ``data.yaml``, a bad label line (with file and line number)
+        when ``on_bad="error"``, or no images at all.
+    """
+    yaml_path = root / "data.yaml"
+    if not yaml_path.is_file():
+        raise DatasetError(f"{root}: no data.yaml, so this is not a YOLO export")
+    class_names = read_class_names(yaml_path)
+    spec = yaml.safe_load(yaml_path.read_text())
+    patients = _patient_ids(root)
+    records: list[ImageRecord] = []
+    skipped: list[BadFile] = []
+    for split in SPLITS:
+        image_dir = _split_image_dir(root, spec, split)
+        if image_dir is None:
+            continue
+        label_dir = image_dir.parent / "labels"
+        for image_path in sorted(image_dir.iterdir()):
+            if image_path.suffix.lower() not in IMAGE_SUFFIXES:
+                continue
+            label_path = label_dir / f"{image_path.stem}.txt"
+            try:
+                text = label_path.read_text() if label_path.is_file() else ""
+                boxes = tuple(parse_label_text(text, len(class_names)))
+            except (LabelError, UnicodeDecodeError) as err:
+                problem = f"{label_path}: {err}"
+                if on_bad == "error":
+                    raise DatasetError(problem) from None
+                skipped.append(BadFile(str(label_path), str(err)))
+                continue
+            image_id = image_path.relative_to(root).as_posix()
+            group = patients.get(image_path.name) or source_stem(image_path.name)
+            records.append(ImageRecord(image_id, image_path, split, group, boxes))
+    if not records:
+        raise DatasetError(f"{root}: no images found under any of {', '.join(SPLITS)}")
+    return ImportedDataset(
+        format="yolo",
+        root=root,
+        class_names=class_names,
+        records=records,
+        group_source="patient_id (meta.csv)" if patients else "source file stem",
+        skipped=skipped,
+    )
