@@ -36,6 +36,7 @@ def atomic_directory(path: Path) -> Iterator[Path]:
     """Yield a fresh temporary folder that replaces ``path`` only if the block succeeds."""
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp"))
+    tmp.chmod(0o755)  # mkdtemp makes it private; the result is an ordinary shared folder
     try:
         yield tmp
         old = path.with_name(f".{path.name}.old")

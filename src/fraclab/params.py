@@ -21,7 +21,10 @@ def load_params(path: Path | str = "params.yaml") -> dict[str, Any]:
     path = Path(path)
     if not path.is_file():
         raise ParamsError(f"{path}: params file not found")
-    params = yaml.safe_load(path.read_text()) or {}
+    try:
+        params = yaml.safe_load(path.read_text()) or {}
+    except yaml.YAMLError as err:
+        raise ParamsError(f"{path}: not valid YAML ({err})") from None
     if not isinstance(params, dict):
         raise ParamsError(f"{path}: top level must be a mapping")
     return params
@@ -29,7 +32,8 @@ def load_params(path: Path | str = "params.yaml") -> dict[str, Any]:
 
 def section(cls: type[T], params: dict[str, Any], name: str) -> T:
     """Build dataclass ``cls`` from ``params[name]``, rejecting unknown keys and bad types."""
-    values = params.get(name) or {}
+    values = params.get(name)
+    values = {} if values is None else values
     if not isinstance(values, dict):
         raise ParamsError(f"params.yaml: `{name}` must be a mapping")
     fields = {f.name: f for f in dataclasses.fields(cls)}

@@ -14,6 +14,10 @@ from PIL import Image, UnidentifiedImageError
 class ImageError(ValueError):
     """An image file that cannot be decoded (corrupt, truncated or not an image)."""
 
+    def __init__(self, path: Path, problem: str) -> None:
+        super().__init__(f"{path}: {problem}")
+        self.path, self.problem = path, problem
+
 
 class DecodedImage(NamedTuple):
     pixels: np.ndarray  # (size, size) uint8, letterboxed
@@ -61,8 +65,13 @@ def decode_image(path: Path, size: int) -> DecodedImage:
             image.draft("L", (size, size))
             image.load()
             pixels = letterbox(to_uint8_gray(image), size)
-    except (OSError, UnidentifiedImageError, SyntaxError, ValueError) as err:
-        raise ImageError(f"{path}: cannot decode image ({err})") from None
+    except UnidentifiedImageError:
+        # Pillow's own message embeds the BytesIO's memory address: not reproducible.
+        raise ImageError(path, "cannot decode image (not a recognised image format)") from None
+    except Image.DecompressionBombError as err:
+        raise ImageError(path, f"implausibly large image header ({err})") from None
+    except (OSError, SyntaxError, ValueError) as err:
+        raise ImageError(path, f"cannot decode image ({err})") from None
     if width < 1 or height < 1:
-        raise ImageError(f"{path}: image has no pixels")
+        raise ImageError(path, "image has no pixels")
     return DecodedImage(pixels, width, height, hashlib.sha1(data).hexdigest())

@@ -42,15 +42,15 @@ def available_cores() -> int:
     return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
 
 
-def _decode_or_error(path: Path, size: int) -> DecodedImage | str:
+def _decode_or_error(path: Path, size: int) -> DecodedImage | ImageError:
     try:
         return decode_image(path, size)
     except ImageError as err:
-        return str(err)
+        return err
 
 
-def decode_all(paths: list[Path], size: int, workers: int) -> list[DecodedImage | str]:
-    """Decode images in parallel; a failure comes back as its error message, in order."""
+def decode_all(paths: list[Path], size: int, workers: int) -> list[DecodedImage | ImageError]:
+    """Decode images in parallel; a failure comes back as its error, in order."""
     decode = partial(_decode_or_error, size=size)
     if workers <= 1 or len(paths) < 64:
         return [decode(p) for p in paths]
@@ -96,8 +96,12 @@ def assign_splits(splits: list[str], labels: list[int], groups: list[str],
         if missing in splits:
             continue
         pool = [i for i, s in enumerate(splits) if s == "train"]
-        mask = carve_grouped_split([labels[i] for i in pool], [groups[i] for i in pool],
-                                   fraction, seed)
+        try:
+            mask = carve_grouped_split([labels[i] for i in pool], [groups[i] for i in pool],
+                                       fraction, seed)
+        except ValueError as err:
+            raise DatasetError(f"the dataset ships no {missing} split and one cannot be "
+                               f"carved from train: {err}") from None
         for i, held_out in zip(pool, mask, strict=True):
             if held_out:
                 splits[i] = missing
@@ -170,10 +174,10 @@ def prepare_dataset(params: DataParams, seed: int, out_dir: Path, *,
     skipped = list(dataset.skipped)
     kept: list[tuple[ImageRecord, DecodedImage]] = []
     for record, result in zip(records, decoded_or_error, strict=True):
-        if isinstance(result, str):
+        if isinstance(result, ImageError):
             if params.on_bad == "error":
-                raise DatasetError(result)
-            skipped.append(BadFile(str(record.path), result))
+                raise DatasetError(str(result))
+            skipped.append(BadFile(str(record.path), result.problem))
         else:
             kept.append((record, result))
     if not kept:

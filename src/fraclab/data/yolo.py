@@ -43,14 +43,14 @@ def read_class_names(yaml_path: Path) -> tuple[str, ...]:
         raise DatasetError(f"{yaml_path}: not valid YAML ({err})") from None
     names = spec.get("names") if isinstance(spec, dict) else None
     if isinstance(names, dict):
-        if sorted(names) != list(range(len(names))):
+        if set(names) != set(range(len(names))):
             raise DatasetError(f"{yaml_path}: names keys must be 0..{len(names) - 1}")
         names = [names[i] for i in range(len(names))]
     if not names or not isinstance(names, list):
         raise DatasetError(f"{yaml_path}: no class `names` list")
     declared = spec.get("nc")
     if declared is not None and declared != len(names):
-        raise DatasetError(f"{yaml_path}: nc is {declared} but {len(names)} names are listed")
+        raise DatasetError(f"{yaml_path}: nc is {declared!r} but {len(names)} names are listed")
     return tuple(str(n) for n in names)
 
 
