@@ -65,3 +65,27 @@ def prepare(params_file: Path, out_dir: Path, metrics_file: Path, plots_dir: Pat
     write_distribution_plots(audit, plots_dir)
     click.echo(summarize_audit(audit))
 
+
+
+@main.command("classify-cv")
+@click.option("--backbone", required=True, help="One of classify.backbones.")
+@click.option("--params", "params_file", type=click.Path(path_type=Path),
+              default="params.yaml", show_default=True)
+@click.option("--prepared", "prepared_dir", type=click.Path(path_type=Path),
+              default="artifacts/prepared", show_default=True)
+def classify_cv(backbone: str, params_file: Path, prepared_dir: Path) -> None:
+    """Repeated stratified group K-fold training of one backbone; OOF and test predictions."""
+    from fraclab.classify.backbones import PretrainedWeightsError
+    from fraclab.classify.protocol import ProtocolError
+    from fraclab.classify.stage import run_classify_cv
+    from fraclab.params import ClassifyParams, ParamsError, load_params, section, seed
+
+    try:
+        params = load_params(params_file)
+        cfg = section(ClassifyParams, params, "classify")
+        run_classify_cv(backbone, cfg, seed(params), prepared_dir,
+                        out_dir=Path("artifacts/classify") / backbone,
+                        metrics_path=Path("metrics/classify") / f"{backbone}.json",
+                        plots_dir=Path("plots/classify") / backbone, log=click.echo)
+    except (ParamsError, ProtocolError, PretrainedWeightsError, ValueError) as err:
+        raise click.ClickException(str(err)) from None

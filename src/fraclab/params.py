@@ -49,6 +49,8 @@ def section(cls: type[T], params: dict[str, Any], name: str) -> T:
             raise ParamsError(f"params.yaml: `{name}.{key}` must be {expected}, got {value!r}")
     try:
         return cls(**values)
+    except ParamsError:
+        raise
     except ValueError as err:
         raise ParamsError(f"params.yaml: `{name}`: {err}") from None
 
@@ -87,3 +89,69 @@ def seed(params: dict[str, Any]) -> int:
     if not isinstance(value, int) or isinstance(value, bool):
         raise ParamsError(f"params.yaml: `seed` must be an integer, got {value!r}")
     return value
+
+
+@dataclasses.dataclass(frozen=True)
+class AugmentParams:
+    """Augmentation applied to training batches on tensors (never to validation or test)."""
+
+    flip: float = 0.5  # probability of a horizontal flip
+    rotate_deg: float = 8.0  # uniform in +-rotate_deg
+    translate: float = 0.05  # fraction of the image side, uniform in +-translate
+    scale: float = 0.08  # zoom factor uniform in 1 +- scale
+    brightness: float = 0.08  # additive, uniform in +-brightness (intensities in [0, 1])
+    contrast: float = 0.15  # multiplicative around the image mean, uniform in 1 +- contrast
+
+    def __post_init__(self) -> None:
+        if not 0 <= self.flip <= 1:
+            raise ValueError(f"augment.flip is a probability, got {self.flip}")
+        for key in ("rotate_deg", "translate", "scale", "brightness", "contrast"):
+            if getattr(self, key) < 0:
+                raise ValueError(f"augment.{key} must be >= 0, got {getattr(self, key)}")
+
+
+@dataclasses.dataclass(frozen=True)
+class ClassifyParams:
+    """The `classify:` section: backbones, CV protocol, transfer-learning schedule."""
+
+    backbones: list = dataclasses.field(
+        default_factory=lambda: ["resnet18", "mobilenet_v3_small", "efficientnet_b0"])
+    pretrained: str = "none"
+    folds: int = 3
+    repeats: int = 2
+    val_fraction: float = 0.2
+    epochs: int = 10
+    freeze_epochs: int = 0
+    patience: int = 3
+    min_delta: float = 0.0
+    batch_size: int = 32
+    optimizer: str = "adamw"
+    lr_head: float = 1e-3
+    lr: float = 1e-3
+    weight_decay: float = 1e-4
+    pos_weight: float | str = "auto"
+    augment: AugmentParams = dataclasses.field(default_factory=AugmentParams)
+    device: str = "auto"
+    n_boot: int = 1000
+    ece_bins: int = 10
+
+    def __post_init__(self) -> None:
+        if isinstance(self.augment, dict):
+            object.__setattr__(self, "augment",
+                               section(AugmentParams, {"classify.augment": self.augment},
+                                       "classify.augment"))
+        _choice("optimizer", self.optimizer, ("adamw", "sgd"))
+        _choice("device", self.device, ("auto", "cpu", "cuda", "mps"))
+        if self.folds < 2 or self.repeats < 1:
+            raise ValueError(f"need folds >= 2 and repeats >= 1, got {self.folds}, {self.repeats}")
+        if not 0 < self.val_fraction <= 0.5:
+            raise ValueError(f"val_fraction must be in (0, 0.5], got {self.val_fraction}")
+        if not 0 <= self.freeze_epochs <= self.epochs or self.epochs < 1:
+            raise ValueError("need 1 <= epochs and 0 <= freeze_epochs <= epochs")
+        if self.patience < 1 or self.batch_size < 2 or self.n_boot < 100:
+            raise ValueError("need patience >= 1, batch_size >= 2 and n_boot >= 100")
+        if self.pos_weight != "auto" and not (
+                isinstance(self.pos_weight, int | float) and self.pos_weight > 0):
+            raise ValueError(f"pos_weight is 'auto' or a positive number, got {self.pos_weight!r}")
+        if not isinstance(self.backbones, list) or not self.backbones:
+            raise ValueError("backbones must be a non-empty list")

@@ -1,0 +1,1 @@
+"""Classification: backbones, the one-fold training loop and the cross-validation protocol."""

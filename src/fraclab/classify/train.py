@@ -1,0 +1,200 @@
+"""Training one fold model: a loop you can read top to bottom.
+
+Images arrive as the uint8 array that `prepare` decoded once; batches are converted,
+augmented and normalised as tensors. Early stopping watches the inner-validation loss and
+keeps the best weights; nothing here ever sees the outer fold.
+"""
+
+from __future__ import annotations
+
+import copy
+import math
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import nn
+from tqdm import tqdm
+
+from fraclab.classify.backbones import IMAGENET_MEAN, IMAGENET_STD
+from fraclab.params import AugmentParams, ClassifyParams
+
+
+def select_device(preference: str = "auto") -> torch.device:
+    """CUDA, then Apple MPS, then CPU for ``auto``; otherwise exactly what was asked."""
+    if preference == "auto":
+        if torch.cuda.is_available():
+            return torch.device("cuda")
+        if getattr(torch.backends, "mps", None) and torch.backends.mps.is_available():
+            return torch.device("mps")
+        return torch.device("cpu")
+    if preference == "cuda" and not torch.cuda.is_available():
+        raise RuntimeError("classify.device is cuda but no CUDA device is available")
+    return torch.device(preference)
+
+
+def augment_batch(x: torch.Tensor, aug: AugmentParams, generator: torch.Generator) -> torch.Tensor:
+    """Random flip, small affine and brightness/contrast, drawn per image.
+
+    ``x`` is (B, 1, H, W) in [0, 1] on the CPU; every draw comes from ``generator`` so a
+    seeded run augments identically.
+    """
+    b = x.shape[0]
+    u = torch.rand((b, 6), generator=generator) * 2 - 1  # uniform in [-1, 1]
+    flip = torch.rand(b, generator=generator) < aug.flip
+    x = torch.where(flip[:, None, None, None], x.flip(-1), x)
+    angle = u[:, 0] * math.radians(aug.rotate_deg)
+    zoom = 1 + u[:, 1] * aug.scale
+    cos, sin = torch.cos(angle) / zoom, torch.sin(angle) / zoom
+    theta = torch.stack([torch.stack([cos, -sin, u[:, 2] * aug.translate * 2], 1),
+                         torch.stack([sin, cos, u[:, 3] * aug.translate * 2], 1)], 1)
+    grid = F.affine_grid(theta, list(x.shape), align_corners=False)
+    x = F.grid_sample(x, grid, mode="bilinear", padding_mode="zeros", align_corners=False)
+    mean = x.mean(dim=(1, 2, 3), keepdim=True)
+    contrast = (1 + u[:, 4] * aug.contrast)[:, None, None, None]
+    brightness = (u[:, 5] * aug.brightness)[:, None, None, None]
+    return ((x - mean) * contrast + mean + brightness).clamp(0, 1)
+
+
+class InputPipeline:
+    """uint8 (B, H, W) -> normalised float (B, 3, H, W) on the training device."""
+
+    def __init__(self, device: torch.device, channels_last: bool) -> None:
+        self.device = device
+        self.memory_format = torch.channels_last if channels_last else torch.contiguous_format
+        self.mean = torch.tensor(IMAGENET_MEAN, device=device).view(1, 3, 1, 1)
+        self.std = torch.tensor(IMAGENET_STD, device=device).view(1, 3, 1, 1)
+
+    def __call__(self, pixels: np.ndarray, augment: AugmentParams | None = None,
+                 generator: torch.Generator | None = None) -> torch.Tensor:
+        x = torch.from_numpy(np.ascontiguousarray(pixels)).unsqueeze(1).float().div_(255)
+        if augment is not None:
+            x = augment_batch(x, augment, generator)
+        x = x.to(self.device, non_blocking=True).expand(-1, 3, -1, -1)
+        return ((x - self.mean) / self.std).contiguous(memory_format=self.memory_format)
+
+
+@torch.inference_mode()
+def predict_logits(model: nn.Module, images: np.ndarray, indices: np.ndarray,
+                   inputs: InputPipeline, batch_size: int = 128) -> np.ndarray:
+    """The model's logits for ``images[indices]``, in that order (float64)."""
+    model.eval()
+    out = []
+    for start in range(0, len(indices), batch_size):
+        batch = indices[start:start + batch_size]
+        with torch.autocast(inputs.device.type, enabled=inputs.device.type == "cuda"):
+            logits = model(inputs(images[batch])).float().squeeze(1)
+        out.append(logits.cpu().numpy())
+    return np.concatenate(out).astype(np.float64) if out else np.zeros(0)
+
+
+@dataclass
+class FoldTraining:
+    """What training one fold produced."""
+
+    best_epoch: int  # 1-based epoch whose weights were kept
+    epochs_run: int
+    history: list[dict[str, float]] = field(default_factory=list)
+    train_seconds: float = 0.0
+    train_images: int = 0
+
+    @property
+    def images_per_second(self) -> float:
+        return self.train_images / self.train_seconds if self.train_seconds else 0.0
+
+
+def _set_trainable(model: nn.Module, head: nn.Module, head_only: bool) -> list[nn.Parameter]:
+    head_ids = {id(p) for p in head.parameters()}
+    for p in model.parameters():
+        p.requires_grad_(not head_only or id(p) in head_ids)
+    return [p for p in model.parameters() if p.requires_grad]
+
+
+def _optimizer(params: list[nn.Parameter], cfg: ClassifyParams, lr: float):
+    if cfg.optimizer == "sgd":
+        return torch.optim.SGD(params, lr=lr, momentum=0.9, weight_decay=cfg.weight_decay,
+                               nesterov=True)
+    return torch.optim.AdamW(params, lr=lr, weight_decay=cfg.weight_decay)
+
+
+def positive_weight(labels: np.ndarray, setting: float | str) -> float:
+    """BCE weight of the positive class: ``n_negative / n_positive`` for ``auto``."""
+    if setting != "auto":
+        return float(setting)
+    positives = int(labels.sum())
+    return (len(labels) - positives) / max(positives, 1)
+
+
+def train_fold(model: nn.Module, head: nn.Module, images: np.ndarray, labels: np.ndarray,
+               train_idx: np.ndarray, val_idx: np.ndarray, cfg: ClassifyParams, *,
+               seed: int, device: torch.device,
+               on_epoch: Callable[[dict[str, float]], None] | None = None,
+               desc: str = "") -> FoldTraining:
+    """Train ``model`` on ``train_idx``; early-stop on the loss over ``val_idx``.
+
+    Epochs ``1..freeze_epochs`` train only ``head`` at ``lr_head``; later epochs train the
+    whole network at ``lr``. Patience counts only full-network epochs. The weights of the
+    epoch with the lowest validation loss are loaded back into ``model`` before returning.
+    """
+    torch.manual_seed(seed)
+    generator = torch.Generator().manual_seed(seed)
+    use_cuda = device.type == "cuda"
+    model.to(device, memory_format=torch.channels_last if use_cuda else torch.preserve_format)
+    inputs = InputPipeline(device, channels_last=use_cuda)
+    scaler = torch.amp.GradScaler("cuda", enabled=use_cuda)
+    y_train = torch.from_numpy(labels[train_idx].astype(np.float32))
+    y_val = torch.from_numpy(labels[val_idx].astype(np.float32))
+    pos_weight = torch.tensor(positive_weight(labels[train_idx], cfg.pos_weight), device=device)
+
+    result = FoldTraining(best_epoch=0, epochs_run=0)
+    best_loss, best_state, stale = math.inf, None, 0
+    optimizer = None
+    bar = tqdm(range(1, cfg.epochs + 1), desc=desc, leave=False, disable=None)
+    for epoch in bar:
+        if epoch == 1 or epoch == cfg.freeze_epochs + 1:
+            head_only = epoch <= cfg.freeze_epochs
+            trainable = _set_trainable(model, head, head_only)
+            optimizer = _optimizer(trainable, cfg, cfg.lr_head if head_only else cfg.lr)
+        model.train()
+        started = time.perf_counter()
+        order = torch.randperm(len(train_idx), generator=generator).numpy()
+        total, seen = 0.0, 0
+        for start in range(0, len(order), cfg.batch_size):
+            batch = order[start:start + cfg.batch_size]
+            if len(batch) < 2:  # BatchNorm cannot train on a single image
+                continue
+            x = inputs(images[train_idx[batch]], cfg.augment, generator)
+            y = y_train[batch].to(device)
+            with torch.autocast(device.type, enabled=use_cuda):
+                logits = model(x).float().squeeze(1)
+                loss = F.binary_cross_entropy_with_logits(logits, y, pos_weight=pos_weight)
+            optimizer.zero_grad(set_to_none=True)
+            scaler.scale(loss).backward()
+            scaler.step(optimizer)
+            scaler.update()
+            total += loss.item() * len(batch)
+            seen += len(batch)
+        result.train_seconds += time.perf_counter() - started
+        result.train_images += seen
+
+        val_logits = torch.from_numpy(predict_logits(model, images, val_idx, inputs))
+        val_loss = F.binary_cross_entropy_with_logits(val_logits, y_val.double()).item()
+        row = {"epoch": epoch, "train_loss": total / max(seen, 1), "val_loss": val_loss}
+        result.history.append(row)
+        result.epochs_run = epoch
+        if on_epoch is not None:
+            on_epoch(row)
+        bar.set_postfix(train=f"{row['train_loss']:.3f}", val=f"{val_loss:.3f}")
+        if val_loss < best_loss - cfg.min_delta:
+            best_loss, stale, result.best_epoch = val_loss, 0, epoch
+            best_state = copy.deepcopy(model.state_dict())
+        elif epoch > cfg.freeze_epochs:
+            stale += 1
+            if stale >= cfg.patience:
+                break
+    bar.close()
+    model.load_state_dict(best_state)
+    return result
