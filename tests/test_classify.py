@@ -1,0 +1,188 @@
+"""Backbones, the training loop and the classify-cv stage on tiny data."""
+
+from __future__ import annotations
+
+import csv
+import json
+import socket
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from sklearn.metrics import roc_auc_score
+
+from fraclab.classify.backbones import (
+    BACKBONES,
+    PretrainedWeightsError,
+    build_backbone,
+    imagenet_checkpoint,
+)
+from fraclab.classify.stage import run_classify_cv
+from fraclab.classify.train import InputPipeline, predict_logits, train_fold
+from fraclab.data.prepare import prepare_dataset
+from fraclab.data.synth import SynthConfig, generate_dataset
+from fraclab.evaluate import sigmoid
+from fraclab.params import ClassifyParams, DataParams
+
+TINY = dict(folds=2, repeats=1, epochs=3, patience=2, batch_size=8, n_boot=100)
+
+
+def test_unknown_backbone_lists_the_valid_ones():
+    with pytest.raises(ValueError, match=r"unknown backbone 'vgg11'.*resnet18"):
+        build_backbone("vgg11")
+
+
+@pytest.mark.parametrize("name", BACKBONES)
+def test_single_logit_head(name):
+    model, head = build_backbone(name)
+    model.eval()
+    assert model(torch.zeros(2, 3, 64, 64)).shape == (2, 1)
+    assert any(p is q for p in head.parameters() for q in model.parameters())
+
+
+@pytest.fixture
+def offline(monkeypatch):
+    attempts = []
+
+    def refuse(self, address):
+        attempts.append(address)
+        raise OSError("network blocked by test")
+
+    monkeypatch.setattr(socket.socket, "connect", refuse)
+    return attempts
+
+
+def test_imagenet_offline_without_file_fails_fast_naming_file_and_folder(tmp_path, monkeypatch,
+                                                                          offline):
+    monkeypatch.setenv("TORCH_HOME", str(tmp_path))
+    checkpoint, _ = imagenet_checkpoint("resnet18")
+    started = time.perf_counter()
+    with pytest.raises(PretrainedWeightsError) as err:
+        build_backbone("resnet18", "imagenet")
+    assert time.perf_counter() - started < 10
+    assert checkpoint.name in str(err.value) and str(checkpoint.parent) in str(err.value)
+    assert checkpoint.parent.is_relative_to(tmp_path)
+
+
+@pytest.mark.parametrize("name", BACKBONES)
+def test_imagenet_loads_cached_standin_weights(tmp_path, monkeypatch, offline, name):
+    monkeypatch.setenv("TORCH_HOME", str(tmp_path))
+    checkpoint, _ = imagenet_checkpoint(name)
+    checkpoint.parent.mkdir(parents=True)
+    torch.manual_seed(123)
+    standin = torchvision_model(name).state_dict()
+    torch.save(standin, checkpoint)
+    model, _ = build_backbone(name, "imagenet")
+    first = next(iter(standin))
+    assert torch.equal(model.state_dict()[first], standin[first])
+    assert offline == []  # the cached file was used; nothing tried to connect
+
+
+def torchvision_model(name):
+    from torchvision.models import get_model
+    return get_model(name, weights=None)
+
+
+def test_pretrained_path_loads_and_bad_path_is_clear(tmp_path):
+    torch.manual_seed(5)
+    standin = torchvision_model("resnet18").state_dict()
+    torch.save(standin, tmp_path / "w.pt")
+    model, _ = build_backbone("resnet18", str(tmp_path / "w.pt"))
+    assert torch.equal(model.state_dict()["conv1.weight"], standin["conv1.weight"])
+    with pytest.raises(PretrainedWeightsError, match="not found"):
+        build_backbone("resnet18", str(tmp_path / "missing.pt"))
+    torch.save({"nonsense": torch.zeros(1)}, tmp_path / "bad.pt")
+    with pytest.raises(PretrainedWeightsError, match=r"bad\.pt"):
+        build_backbone("resnet18", str(tmp_path / "bad.pt"))
+
+
+def _toy_images(n=48, size=32, seed=0):
+    rng = np.random.default_rng(seed)
+    labels = (np.arange(n) % 2).astype(int)
+    images = rng.integers(0, 120, (n, size, size)).astype(np.uint8)
+    images[labels == 1, 10:20, 10:20] += 100  # a learnable bright patch
+    return images, labels
+
+
+def _train(images, labels, train_idx, val_idx, seed=0):
+    cfg = ClassifyParams(**TINY)
+    torch.manual_seed(seed)
+    model, head = build_backbone("mobilenet_v3_small")
+    result = train_fold(model, head, images, labels, train_idx, val_idx, cfg, seed=seed,
+                        device=torch.device("cpu"))
+    logits = predict_logits(model, images, val_idx, InputPipeline(torch.device("cpu"), False))
+    return result, logits
+
+
+def test_training_is_deterministic_and_outer_labels_are_never_read():
+    images, labels = _toy_images()
+    train_idx, val_idx, outer = np.arange(0, 28), np.arange(28, 38), np.arange(38, 48)
+    first, logits_a = _train(images, labels, train_idx, val_idx)
+    flipped = labels.copy()
+    flipped[outer] = 1 - flipped[outer]
+    second, logits_b = _train(images, flipped, train_idx, val_idx)
+    assert first.best_epoch == second.best_epoch
+    assert [h["val_loss"] for h in first.history] == [h["val_loss"] for h in second.history]
+    np.testing.assert_array_equal(logits_a, logits_b)
+
+
+def test_early_stopping_keeps_the_best_epoch():
+    images, labels = _toy_images()
+    result, _ = _train(images, labels, np.arange(0, 32), np.arange(32, 48))
+    losses = [h["val_loss"] for h in result.history]
+    assert result.best_epoch == int(np.argmin(losses)) + 1
+    assert result.epochs_run == len(losses) <= TINY["epochs"]
+
+
+@pytest.fixture(scope="module")
+def prepared(tmp_path_factory) -> Path:
+    root = tmp_path_factory.mktemp("classify")
+    generate_dataset(root / "data", SynthConfig(n_patients=24, size=96))
+    prepare_dataset(DataParams(path=str(root / "data"), image_size=32), 0, root / "prepared",
+                    log=lambda _: None)
+    return root
+
+
+def _read(path: Path) -> list[dict]:
+    with path.open(newline="") as f:
+        return list(csv.DictReader(f))
+
+
+def _run(root: Path, tag: str) -> dict:
+    out = root / tag
+    run_classify_cv("mobilenet_v3_small", ClassifyParams(**TINY), 0, root / "prepared",
+                    out / "artifacts", out / "metrics.json", out / "plots", log=lambda _: None)
+    return json.loads((out / "metrics.json").read_text())
+
+
+def test_stage_outputs_are_complete_consistent_and_reproducible(prepared):
+    metrics = _run(prepared, "a")
+    out = prepared / "a"
+    manifest = _read(prepared / "prepared" / "manifest.csv")
+    dev = {r["image_id"] for r in manifest if r["split"] != "test"}
+    test = {r["image_id"] for r in manifest if r["split"] == "test"}
+    oof = _read(out / "artifacts" / "oof.csv")
+    assert sorted(r["image_id"] for r in oof) == sorted(dev)  # each dev image once per repeat
+    inner = _read(out / "artifacts" / "inner_val.csv")
+    for fold in ("0", "1"):
+        scored = {r["image_id"] for r in oof if r["fold"] == fold}
+        tuned = {r["image_id"] for r in inner if r["fold"] == fold}
+        assert tuned and not scored & tuned
+    test_rows = _read(out / "artifacts" / "test.csv")
+    assert len(test_rows) == 2 * len(test) and {r["image_id"] for r in test_rows} == test
+    # The pooled OOF AUROC in the metrics is scikit-learn's on oof.csv.
+    y = np.array([int(r["label"]) for r in oof])
+    p = sigmoid(np.array([float(r["logit"]) for r in oof]))
+    assert metrics["oof_pooled"]["auroc"]["value"] == pytest.approx(roc_auc_score(y, p))
+    assert metrics["per_fold"]["auroc"]["n"] == 2
+    weights = torch.load(out / "artifacts" / "weights" / "r0_f1.pt", weights_only=True)
+    model, _ = build_backbone("mobilenet_v3_small")
+    model.load_state_dict(weights)
+    assert (out / "plots" / "roc_oof.csv").read_text().startswith("split,fpr,tpr,threshold")
+    assert (out / "plots" / "live" / "r0_f0" / "plots" / "metrics" / "val_loss.tsv").is_file()
+
+    _run(prepared, "b")
+    assert (out / "artifacts" / "oof.csv").read_bytes() == \
+        (prepared / "b" / "artifacts" / "oof.csv").read_bytes()
