@@ -68,11 +68,16 @@ class PreparedData:
         )
 
 
-def predictions_csv(rows: list[tuple]) -> str:
+def predictions_csv(rows: list[tuple], with_label: bool = True) -> str:
+    """CSV text of (image_id, repeat, fold, label, logit) rows; logits to 9 significant digits."""
     buffer = io.StringIO()
     writer = csv.writer(buffer, lineterminator="\n")
-    writer.writerow(PREDICTION_COLUMNS)
-    writer.writerows((i, r, k, y, f"{z:.9g}") for i, r, k, y, z in rows)
+    if with_label:
+        writer.writerow(PREDICTION_COLUMNS)
+        writer.writerows((i, r, k, y, f"{z:.9g}") for i, r, k, y, z in rows)
+    else:
+        writer.writerow([c for c in PREDICTION_COLUMNS if c != "label"])
+        writer.writerows((i, r, k, f"{z:.9g}") for i, r, k, _, z in rows)
     return buffer.getvalue()
 
 
@@ -107,14 +112,11 @@ def score_predictions(oof: list[tuple], test: list[tuple], data: PreparedData,
     # Test: the fold ensemble, i.e. the mean of the fold models' probabilities per image.
     test_ids = np.array(sorted({row[0] for row in test}))
     position = {image_id: k for k, image_id in enumerate(test_ids)}
-    prob_sum = np.zeros(len(test_ids))
-    counts = np.zeros(len(test_ids))
-    for image_id, _, _, _, logit in test:
-        prob_sum[position[image_id]] += sigmoid(np.array([logit]))[0]
-        counts[position[image_id]] += 1
+    rows_at = np.array([position[row[0]] for row in test])
+    test_prob = sigmoid(np.array([row[4] for row in test]))
+    test_p = np.bincount(rows_at, test_prob) / np.bincount(rows_at)
     label_of = dict(zip(data.image_ids, data.labels, strict=True))
     test_y = np.array([label_of[i] for i in test_ids])
-    test_p = prob_sum / counts
     ensemble = bootstrap_metrics(test_y, test_p, np.array([group_of[i] for i in test_ids]),
                                  n_boot=cfg.n_boot, seed=seed, n_bins=cfg.ece_bins)
     return {
@@ -163,11 +165,9 @@ def run_classify_cv(backbone: str, cfg: ClassifyParams, seed: int, prepared_dir:
                                  inner_val, cfg, seed=fold_seed, device=device,
                                  on_epoch=on_epoch, desc=f"{backbone} r{f.repeat} f{f.fold}")
         inputs = InputPipeline(device, channels_last=device.type == "cuda")
-        for rows, idx, with_label in ((oof_rows, outer, True), (val_rows, inner_val, True),
-                                      (test_rows, test, False)):
+        for rows, idx in ((oof_rows, outer), (val_rows, inner_val), (test_rows, test)):
             logits = predict_logits(model, data.images, idx, inputs)
-            rows.extend((data.image_ids[i], f.repeat, f.fold,
-                         int(data.labels[i]) if with_label else None, float(z))
+            rows.extend((data.image_ids[i], f.repeat, f.fold, int(data.labels[i]), float(z))
                         for i, z in zip(idx, logits, strict=True))
         state = {k: v.detach().cpu() for k, v in model.state_dict().items()}
         tmp = weights_dir / f".r{f.repeat}_f{f.fold}.pt.tmp"
@@ -183,11 +183,12 @@ def run_classify_cv(backbone: str, cfg: ClassifyParams, seed: int, prepared_dir:
             f"{trained.epochs_run}, {trained.images_per_second:.0f} images/s")
     wall = time.perf_counter() - started
 
-    scores = score_predictions(oof_rows, [(i, r, k, None, z) for i, r, k, _, z in test_rows],
-                               data, cfg, seed)
+    scores = score_predictions(oof_rows, test_rows, data, cfg, seed)
     atomic_write_text(out_dir / "oof.csv", predictions_csv(oof_rows))
     atomic_write_text(out_dir / "inner_val.csv", predictions_csv(val_rows))
-    atomic_write_text(out_dir / "test.csv", _test_csv(test_rows))
+    # The test file carries no label column: later stages join labels from the manifest, so
+    # nothing downstream is tempted to tune on test labels.
+    atomic_write_text(out_dir / "test.csv", predictions_csv(test_rows, with_label=False))
     atomic_write_json(out_dir / "folds.json", fold_records)
     for split, (y, p) in scores.pop("curves").items():
         atomic_write_text(plots_dir / f"roc_{split}.csv", _points_csv(roc_points(y, p), split))
@@ -208,10 +209,3 @@ def run_classify_cv(backbone: str, cfg: ClassifyParams, seed: int, prepared_dir:
     atomic_write_json(metrics_path, metrics)
     return metrics
 
-
-def _test_csv(rows: list[tuple]) -> str:
-    buffer = io.StringIO()
-    writer = csv.writer(buffer, lineterminator="\n")
-    writer.writerow(("image_id", "repeat", "fold", "logit"))
-    writer.writerows((i, r, k, f"{z:.9g}") for i, r, k, _, z in rows)
-    return buffer.getvalue()

@@ -177,12 +177,14 @@ def train_fold(model: nn.Module, head: nn.Module, images: np.ndarray, labels: np
             scaler.update()
             total += loss.item() * len(batch)
             seen += len(batch)
-        result.train_seconds += time.perf_counter() - started
+        seconds = time.perf_counter() - started
+        result.train_seconds += seconds
         result.train_images += seen
 
         val_logits = torch.from_numpy(predict_logits(model, images, val_idx, inputs))
         val_loss = F.binary_cross_entropy_with_logits(val_logits, y_val.double()).item()
-        row = {"epoch": epoch, "train_loss": total / max(seen, 1), "val_loss": val_loss}
+        row = {"epoch": epoch, "train_loss": total / max(seen, 1), "val_loss": val_loss,
+               "train_images_per_second": seen / seconds}
         result.history.append(row)
         result.epochs_run = epoch
         if on_epoch is not None:
