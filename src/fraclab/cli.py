@@ -32,8 +32,10 @@ def synth(out_dir: Path, seed: int, n_patients: int | None, size: int | None,
     overrides = {k: v for k, v in
                  {"n_patients": n_patients, "size": size, "difficulty": difficulty}.items()
                  if v is not None}
-    config = SynthConfig(seed=seed, **overrides)
-    summary = generate_dataset(out_dir, config)
+    try:
+        summary = generate_dataset(out_dir, SynthConfig(seed=seed, **overrides))
+    except (ValueError, FileExistsError) as err:
+        raise click.ClickException(str(err)) from None
     click.echo(summary)
 
 
