@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import csv
 import dataclasses
-import hashlib
 import json
 import re
 from collections import defaultdict
@@ -323,27 +322,3 @@ def test_fractures_are_more_conspicuous_at_low_difficulty():
         return float(np.mean(total))
 
     assert fracture_contrast(0.0) > fracture_contrast(0.5) > 2 * fracture_contrast(1.0)
-
-
-# ---------------------------------------------------------------------------------------------
-# The committed default dataset (README: "a test checks that the regenerated copy matches")
-# ---------------------------------------------------------------------------------------------
-
-
-def dvc_directory_md5(root: Path) -> str:
-    """DVC 3's hash of a directory: md5 of its sorted JSON listing of file md5s, plus .dir."""
-    listing = [{"md5": hashlib.md5(p.read_bytes()).hexdigest(),
-                "relpath": p.relative_to(root).as_posix()}
-               for p in root.rglob("*") if p.is_file() and not p.name.endswith(".cache")]
-    listing.sort(key=lambda entry: entry["relpath"])
-    return hashlib.md5(json.dumps(listing, sort_keys=True).encode()).hexdigest() + ".dir"
-
-
-@pytest.mark.slow
-def test_regenerated_default_dataset_matches_data_dvc(tmp_path):
-    dvc_file = PROJECT_ROOT / "data.dvc"
-    if not dvc_file.is_file():
-        pytest.skip("data.dvc not committed yet")
-    (out,) = yaml.safe_load(dvc_file.read_text())["outs"]
-    generate_dataset(tmp_path / "data", SynthConfig())
-    assert dvc_directory_md5(tmp_path / "data") == out["md5"]
