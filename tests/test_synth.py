@@ -283,7 +283,7 @@ def test_bone_is_brighter_than_soft_tissue_which_is_brighter_than_air():
 def test_the_lucent_line_lies_inside_the_label_polygon(monkeypatch):
     # Undisplaced fractures only: a moved fragment also darkens where the bone used to be.
     look = synth.conspicuity(0.3)
-    monkeypatch.setattr(synth, "conspicuity", lambda difficulty: dataclasses.replace(
+    monkeypatch.setattr(synth.render, "conspicuity", lambda difficulty: dataclasses.replace(
         look, displacement_probability=0.0, angulation_probability=0.0, swelling=0.0))
     config = dataclasses.replace(SMALL, size=128, difficulty=0.3)
     checked = 0
