@@ -178,6 +178,7 @@ def run_classify_cv(backbone: str, cfg: ClassifyParams, seed: int, prepared_dir:
                              "outer": len(outer), "epochs_trained": trained.epochs_run,
                              "best_epoch": trained.best_epoch,
                              "train_seconds": round(trained.train_seconds, 2),
+                             "train_images": trained.train_images,
                              "images_per_second": round(trained.images_per_second, 1)})
         log(f"  repeat {f.repeat} fold {f.fold}: best epoch {trained.best_epoch}/"
             f"{trained.epochs_run}, {trained.images_per_second:.0f} images/s")
@@ -193,7 +194,8 @@ def run_classify_cv(backbone: str, cfg: ClassifyParams, seed: int, prepared_dir:
     for split, (y, p) in scores.pop("curves").items():
         atomic_write_text(plots_dir / f"roc_{split}.csv", _points_csv(roc_points(y, p), split))
         atomic_write_text(plots_dir / f"pr_{split}.csv", _points_csv(pr_points(y, p), split))
-    total_images = sum(r["images_per_second"] * r["train_seconds"] for r in fold_records)
+    # Summed from the unrounded counts, not rebuilt from the rounded per-fold rates.
+    total_images = sum(r["train_images"] for r in fold_records)
     total_seconds = sum(r["train_seconds"] for r in fold_records)
     metrics = {
         "backbone": backbone, "pretrained": cfg.pretrained, "device": device.type,
