@@ -1,0 +1,226 @@
+"""Post-hoc calibration of a single logit: temperature scaling and Platt scaling.
+
+Both map a fold model's logit ``z`` to a probability ``sigmoid(slope * z + intercept)``:
+
+``temperature``
+    ``slope = 1 / T``, ``intercept = 0``. One scalar ``T > 0``, fitted by minimising the
+    binary cross-entropy (BCE) of ``sigmoid(z / T)``. Dividing by a positive constant keeps
+    the order of the logits, so the model's ranking (its AUROC) is unchanged.
+``platt``
+    Free ``slope`` and ``intercept`` (Platt 1999), fitted by minimising the BCE against
+    Platt's smoothed targets, see :func:`fit_platt`. It can move the base rate, and a
+    negative slope reverses the ranking.
+``none``
+    ``slope = 1``, ``intercept = 0`` (T = 1): the model's own probabilities.
+
+The functions are pure (arrays in, numbers out) and validate their input at the boundary;
+the calibrate stage calls them once per fold model, on that model's inner-validation logits.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Literal
+
+import numpy as np
+from numpy.typing import ArrayLike, NDArray
+from scipy.optimize import minimize, minimize_scalar
+from scipy.special import expit, log_expit
+
+from fraclab.evaluate.metrics import (
+    BinStrategy,
+    _check_pair,
+    _check_scores,
+    _require_both_classes,
+    binary_metrics,
+    log_loss_value,
+)
+
+__all__ = [
+    "CALIBRATION_METHODS",
+    "SUMMARY_NAMES",
+    "TEMPERATURE_BOUNDS",
+    "Calibration",
+    "calibration_summary",
+    "fit_calibration",
+    "fit_platt",
+    "fit_temperature",
+]
+
+Method = Literal["temperature", "platt", "none"]
+CALIBRATION_METHODS: tuple[str, ...] = ("temperature", "platt", "none")
+
+#: The search interval of :func:`fit_temperature`. Real fitted temperatures of neural
+#: networks lie well inside it (typically 0.5 .. 5); an optimum at a bound means the logits
+#: carry no usable signal (upper bound: every probability is pulled towards 0.5) or the
+#: inner set is (nearly) separable (lower bound).
+TEMPERATURE_BOUNDS: tuple[float, float] = (1e-2, 1e2)
+
+
+@dataclass(frozen=True)
+class Calibration:
+    """A fitted map ``logit -> sigmoid(slope * logit + intercept)``."""
+
+    method: str
+    slope: float
+    intercept: float
+
+    @property
+    def temperature(self) -> float | None:
+        """``1 / slope`` for ``temperature`` and ``none`` (1.0); ``None`` for ``platt``."""
+        return None if self.method == "platt" else 1.0 / self.slope
+
+    def probabilities(self, logits: ArrayLike) -> NDArray[np.float64]:
+        """Calibrated probabilities of ``logits`` (finite reals, any 1-D length)."""
+        z = _check_scores(logits, "logits", probability=False)
+        return expit(self.slope * z + self.intercept)
+
+
+def _bce(y: NDArray[np.float64], x: NDArray[np.float64]) -> float:
+    # Mean BCE of sigmoid(x) against targets y in [0, 1], via log-sigmoid: exact for any x,
+    # no clipping, no overflow (log(1 - sigmoid(x)) = log_expit(-x)).
+    return float(-np.mean(y * log_expit(x) + (1.0 - y) * log_expit(-x)))
+
+
+def fit_temperature(
+    y_true: ArrayLike,
+    logits: ArrayLike,
+    *,
+    bounds: tuple[float, float] = TEMPERATURE_BOUNDS,
+) -> float:
+    """The temperature ``T`` minimising the mean BCE of ``sigmoid(logits / T)``.
+
+    Parameters
+    ----------
+    y_true : array-like of shape (n_samples,)
+        Labels 0/1; both classes must be present.
+    logits : array-like of shape (n_samples,)
+        Finite logits of the model being calibrated.
+    bounds : (float, float), default=TEMPERATURE_BOUNDS
+        ``0 < T_min < T_max``: the interval searched.
+
+    Returns
+    -------
+    float
+        The fitted ``T`` in ``[T_min, T_max]``.
+
+    Notes
+    -----
+    The search runs over ``u = log T`` (so ``T`` stays positive) with scipy's bounded Brent
+    method (:func:`scipy.optimize.minimize_scalar`, ``method="bounded"``, ``xatol=1e-9``):
+    deterministic, no random start. In ``beta = 1 / T`` the BCE is convex (a one-feature
+    logistic regression without intercept), so in ``u`` it is unimodal and Brent finds the
+    global minimum over the interval. When the unconstrained optimum has ``beta <= 0``
+    (logits with no signal, or the wrong sign) the BCE decreases all the way to ``T = inf``
+    and the result is ``T_max``: probabilities are pulled to about 0.5, the best a
+    non-negative temperature can do. That is the documented fallback, not an error.
+
+    Raises
+    ------
+    ValueError
+        Invalid input (see :mod:`fraclab.evaluate.metrics`), a single class in ``y_true`` (the
+        BCE would then fall forever towards ``T = 0`` or ``inf``), or bad ``bounds``.
+    """
+    y, z = _check_pair(y_true, logits, "logits", probability=False)
+    _require_both_classes(y, "temperature scaling")
+    low, high = (float(b) for b in bounds)
+    if not 0.0 < low < high < math.inf:
+        raise ValueError(f"bounds must satisfy 0 < T_min < T_max < inf, got {bounds!r}")
+    target = y.astype(np.float64)
+
+    def loss(u: float) -> float:
+        return _bce(target, z * math.exp(-u))
+
+    bracket = (math.log(low), math.log(high))
+    result = minimize_scalar(loss, bounds=bracket, method="bounded",
+                             options={"xatol": 1e-9, "maxiter": 500})
+    if not result.success:  # pragma: no cover - bounded Brent on a smooth unimodal function
+        raise RuntimeError(f"temperature search did not converge: {result.message}")
+    # Bounded Brent never evaluates the end points themselves; compare them explicitly so
+    # an optimum at a bound (the fallback above) returns exactly T_min or T_max.
+    candidates = {float(result.x): math.exp(result.x), bracket[0]: low, bracket[1]: high}
+    return float(candidates[min(candidates, key=loss)])
+
+
+def fit_platt(y_true: ArrayLike, logits: ArrayLike) -> tuple[float, float]:
+    """Platt scaling: ``(slope, intercept)`` of ``sigmoid(slope * logit + intercept)``.
+
+    Parameters
+    ----------
+    y_true : array-like of shape (n_samples,)
+        Labels 0/1; both classes must be present.
+    logits : array-like of shape (n_samples,)
+        Finite logits of the model being calibrated.
+
+    Returns
+    -------
+    (float, float)
+        ``slope`` and ``intercept``.
+
+    Notes
+    -----
+    Minimises the mean BCE against Platt's (1999) smoothed targets, ``(N+ + 1) / (N+ + 2)``
+    for positives and ``1 / (N- + 2)`` for negatives, instead of 1 and 0. That is his guard
+    against overfitting small calibration sets, and it keeps the optimum finite when the
+    logits separate the classes perfectly (plain BCE would send the slope to infinity).
+    The fit is BFGS with the analytic gradient from ``(1, 0)`` (the identity map),
+    deterministic. The BCE in ``(slope, intercept)`` is convex, so the start does not matter.
+
+    Raises
+    ------
+    ValueError
+        Invalid input, or a single class in ``y_true``.
+    """
+    y, z = _check_pair(y_true, logits, "logits", probability=False)
+    _require_both_classes(y, "Platt scaling")
+    n_pos = int(y.sum())
+    n_neg = y.size - n_pos
+    target = np.where(y == 1, (n_pos + 1.0) / (n_pos + 2.0), 1.0 / (n_neg + 2.0))
+
+    def loss_and_grad(theta: NDArray[np.float64]) -> tuple[float, NDArray[np.float64]]:
+        x = theta[0] * z + theta[1]
+        residual = expit(x) - target  # d BCE / d x, per sample
+        return _bce(target, x), np.array([np.mean(residual * z), np.mean(residual)])
+
+    result = minimize(loss_and_grad, x0=np.array([1.0, 0.0]), jac=True, method="BFGS",
+                      options={"gtol": 1e-10, "maxiter": 1000})
+    slope, intercept = (float(v) for v in result.x)
+    if not (math.isfinite(slope) and math.isfinite(intercept)):  # pragma: no cover
+        raise RuntimeError(f"Platt scaling did not converge: {result.message}")
+    return slope, intercept
+
+
+def fit_calibration(y_true: ArrayLike, logits: ArrayLike, method: Method) -> Calibration:
+    """Fit ``method`` (one of ``CALIBRATION_METHODS``) on one model's calibration set.
+
+    ``none`` still validates the input (labels 0/1, both classes, finite logits), so the
+    three methods accept and reject exactly the same calibration sets.
+    """
+    if method not in CALIBRATION_METHODS:
+        raise ValueError(f"method must be one of {CALIBRATION_METHODS}, got {method!r}")
+    if method == "temperature":
+        return Calibration(method, 1.0 / fit_temperature(y_true, logits), 0.0)
+    if method == "platt":
+        return Calibration(method, *fit_platt(y_true, logits))
+    y, _ = _check_pair(y_true, logits, "logits", probability=False)
+    _require_both_classes(y, "calibration")
+    return Calibration(method, 1.0, 0.0)
+
+
+#: The calibration numbers of :func:`calibration_summary`, in order.
+SUMMARY_NAMES: tuple[str, ...] = ("auroc", "brier", "ece", "log_loss")
+
+
+def calibration_summary(
+    y_true: ArrayLike, y_prob: ArrayLike, n_bins: int = 10, strategy: BinStrategy = "uniform"
+) -> dict[str, float]:
+    """AUROC, Brier score, ECE and log loss of probabilities: the before/after numbers.
+
+    ``auroc``, ``brier`` and ``ece`` are those of
+    :func:`~fraclab.evaluate.metrics.binary_metrics` (ECE with ``n_bins`` and ``strategy``),
+    ``log_loss`` that of :func:`~fraclab.evaluate.metrics.log_loss_value`. Needs both classes.
+    """
+    values = binary_metrics(y_true, y_prob, n_bins=n_bins, strategy=strategy)
+    values["log_loss"] = log_loss_value(y_true, y_prob)
+    return {name: values[name] for name in SUMMARY_NAMES}

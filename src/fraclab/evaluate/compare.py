@@ -1,0 +1,208 @@
+"""Comparing two classifiers scored on the same cases: DeLong's test and a paired bootstrap.
+
+Both answer "is model A's AUROC different from model B's?" when A and B predicted the *same*
+images, so their errors are correlated and two separate confidence intervals would be the
+wrong comparison.
+
+* :func:`delong_test`: DeLong, DeLong & Clarke-Pearson (1988), with the fast midrank
+  algorithm of Sun & Xu (2014, IEEE Signal Processing Letters 21(11):1389-1393). It treats
+  images as independent, which is exact when every group holds one image.
+* :func:`paired_auroc_bootstrap`: a percentile interval for AUROC(A) - AUROC(B) that
+  resamples *groups* (patients), the same draws for both models, so it respects both the
+  pairing and the clustering of images within patients.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+from numpy.typing import ArrayLike, NDArray
+from scipy.stats import norm, rankdata
+
+from fraclab.evaluate.bootstrap import (
+    _check_bootstrap_args,
+    _check_groups,
+    _group_resamples,
+    _percentile_interval,
+    _too_many_skipped,
+)
+from fraclab.evaluate.metrics import _check_labels, _check_scores, _require_both_classes
+
+__all__ = ["delong_covariance", "delong_test", "paired_auroc_bootstrap"]
+
+
+def _check_paired(y_true: ArrayLike, scores: tuple[ArrayLike, ...]
+                  ) -> tuple[NDArray[np.int64], NDArray[np.float64]]:
+    y = _check_labels(y_true)
+    s = np.vstack([_check_scores(x, f"scores[{k}]", probability=False)
+                   for k, x in enumerate(scores)])
+    if s.shape[1] != y.size:
+        raise ValueError(f"y_true and the scores have different lengths: {y.size} != "
+                         f"{s.shape[1]}")
+    return y, s
+
+
+def _delong(y: NDArray[np.int64], s: NDArray[np.float64]
+            ) -> tuple[NDArray[np.float64], NDArray[np.float64]]:
+    # Sun & Xu (2014), Algorithm 2, for k score rows at once. With m positives and n
+    # negatives, the midrank of positive i among all scores minus its midrank among the
+    # positives counts the negatives below it (ties 1/2): that is n * V10_i, DeLong's
+    # "placement" of i. Likewise for the negatives, which gives V01_j.
+    pos, neg = s[:, y == 1], s[:, y == 0]
+    m, n = pos.shape[1], neg.shape[1]
+    rank_all = rankdata(np.hstack([pos, neg]), axis=1)  # midranks ("average" ties)
+    rank_pos = rankdata(pos, axis=1)
+    rank_neg = rankdata(neg, axis=1)
+    v10 = (rank_all[:, :m] - rank_pos) / n
+    v01 = 1.0 - (rank_all[:, m:] - rank_neg) / m
+    aucs = v10.mean(axis=1)
+    # S = S10 / m + S01 / n with the sample covariances (ddof = 1) of the placements.
+    cov = np.atleast_2d(np.cov(v10)) / m + np.atleast_2d(np.cov(v01)) / n
+    return aucs, cov
+
+
+def delong_covariance(y_true: ArrayLike, *scores: ArrayLike
+                      ) -> tuple[NDArray[np.float64], NDArray[np.float64]]:
+    """AUROCs of one or more score sets on the same cases and DeLong's covariance matrix.
+
+    Parameters
+    ----------
+    y_true : array-like of shape (n_samples,)
+        Labels 0/1; at least two positives and two negatives (each covariance has ``ddof=1``).
+    *scores : array-like of shape (n_samples,)
+        One or more finite score sets (logits or probabilities) for the same samples.
+
+    Returns
+    -------
+    aucs : ndarray of shape (k,)
+        The AUROCs, identical to :func:`sklearn.metrics.roc_auc_score` (ties count 1/2).
+    covariance : ndarray of shape (k, k)
+        DeLong's estimate ``S10 / m + S01 / n`` (m positives, n negatives).
+
+    Raises
+    ------
+    ValueError
+        Invalid input, no score set, or fewer than two samples of a class.
+    """
+    if not scores:
+        raise ValueError("need at least one score set")
+    y, s = _check_paired(y_true, scores)
+    _require_both_classes(y, "AUROC")
+    n_pos = int(y.sum())
+    if min(n_pos, y.size - n_pos) < 2:
+        raise ValueError(f"DeLong's variance needs at least two samples of each class, got "
+                         f"{n_pos} positive and {y.size - n_pos} negative")
+    return _delong(y, s)
+
+
+def delong_test(y_true: ArrayLike, score_a: ArrayLike, score_b: ArrayLike) -> dict[str, float]:
+    """DeLong's two-sided test of AUROC(A) = AUROC(B) for paired scores.
+
+    Parameters
+    ----------
+    y_true : array-like of shape (n_samples,)
+        Labels 0/1; at least two of each class.
+    score_a, score_b : array-like of shape (n_samples,)
+        Finite scores of models A and B for the same samples, in the same order.
+
+    Returns
+    -------
+    dict of str to float
+        ``auroc_a``, ``auroc_b``, ``difference`` (A - B), ``se`` (its standard error,
+        ``sqrt(var_a + var_b - 2 cov)``), ``z`` (``difference / se``), ``p_value``
+        (two-sided, normal), and ``ci_low``, ``ci_high`` (the 95 % Wald interval
+        ``difference -+ 1.959964 se``).
+
+    Raises
+    ------
+    ValueError
+        As :func:`delong_covariance`, or a zero standard error with a non-zero difference
+        (e.g. one model separates the classes perfectly and the other has constant
+        placements): the statistic is then undefined, not infinite.
+
+    Notes
+    -----
+    When both the difference and its standard error are zero (e.g. identical scores) the
+    test is reported as ``z = 0``, ``p = 1``, as pROC does.
+    """
+    aucs, cov = delong_covariance(y_true, score_a, score_b)
+    difference = float(aucs[0] - aucs[1])
+    variance = float(cov[0, 0] + cov[1, 1] - 2.0 * cov[0, 1])
+    se = math.sqrt(max(variance, 0.0))  # rounding can leave -1e-18 for identical scores
+    if se == 0.0:
+        if difference != 0.0:
+            raise ValueError(f"DeLong's standard error is 0 but the AUROCs differ by "
+                             f"{difference:.6g}: the test is undefined on these scores")
+        z, p_value = 0.0, 1.0
+    else:
+        z = difference / se
+        p_value = float(2.0 * norm.sf(abs(z)))
+    half = float(norm.ppf(0.975)) * se
+    return {"auroc_a": float(aucs[0]), "auroc_b": float(aucs[1]), "difference": difference,
+            "se": se, "z": z, "p_value": p_value, "ci_low": difference - half,
+            "ci_high": difference + half}
+
+
+def _auroc_pair(y: NDArray[np.int64], s: NDArray[np.float64]) -> NDArray[np.float64]:
+    # Mann-Whitney AUROC of each row from midranks: (rank sum of positives - m(m+1)/2) / mn.
+    m = int(y.sum())
+    n = y.size - m
+    ranks = rankdata(s, axis=1)
+    return (ranks[:, y == 1].sum(axis=1) - m * (m + 1) / 2.0) / (m * n)
+
+
+def paired_auroc_bootstrap(
+    y_true: ArrayLike,
+    score_a: ArrayLike,
+    score_b: ArrayLike,
+    groups: ArrayLike,
+    *,
+    n_boot: int = 1000,
+    alpha: float = 0.05,
+    seed: int = 0,
+) -> dict[str, float | int]:
+    """Percentile interval of AUROC(A) - AUROC(B) by a paired, grouped bootstrap.
+
+    Parameters
+    ----------
+    y_true : array-like of shape (n_samples,)
+        Labels 0/1; both classes present.
+    score_a, score_b : array-like of shape (n_samples,)
+        Finite scores of models A and B for the same samples.
+    groups : array-like of shape (n_samples,)
+        Group (patient) of every sample.
+    n_boot, alpha, seed
+        As in :func:`fraclab.evaluate.bootstrap.grouped_bootstrap_ci`; the resamples are
+        drawn exactly as there (same seed, same groups: same resamples).
+
+    Returns
+    -------
+    dict
+        ``difference`` (A - B on the full data), ``ci_low``, ``ci_high`` (floats) and
+        ``n_boot_used`` (resamples holding both classes; the others are skipped).
+
+    Raises
+    ------
+    ValueError
+        Invalid input or arguments, a single class, or more than half of the resamples
+        holding a single class.
+    """
+    _check_bootstrap_args(n_boot, alpha, seed)
+    y, s = _check_paired(y_true, (score_a, score_b))
+    _require_both_classes(y, "AUROC")
+    codes = _check_groups(groups, y.size)
+    full = _auroc_pair(y, s)
+    differences = []
+    for idx in _group_resamples(codes, n_boot, seed):
+        yb = y[idx]
+        if yb.min() == yb.max():
+            continue
+        a, b = _auroc_pair(yb, s[:, idx])
+        differences.append(a - b)
+    skipped = n_boot - len(differences)
+    if 2 * skipped > n_boot:
+        raise _too_many_skipped(skipped, n_boot, "resamples holding a single class")
+    low, high = _percentile_interval(np.asarray(differences), alpha)
+    return {"difference": float(full[0] - full[1]), "ci_low": float(low),
+            "ci_high": float(high), "n_boot_used": len(differences)}

@@ -1,0 +1,232 @@
+"""Decision thresholds: choosing an operating point, and the metrics at a threshold.
+
+A sample is predicted positive when ``y_prob >= threshold`` (as everywhere in
+:mod:`fraclab.evaluate`). The criteria of :func:`choose_threshold`:
+
+``youden``
+    Maximise Youden's J = sensitivity + specificity - 1.
+``f1``
+    Maximise F1 = 2 TP / (2 TP + FP + FN).
+``sens``
+    The highest threshold whose sensitivity is >= ``target`` (the most specific operating
+    point that still finds that share of fractures).
+``spec``
+    The lowest threshold whose specificity is >= ``target`` (the most sensitive operating
+    point that keeps that share of normals negative).
+``fixed``
+    ``target`` itself (the conventional 0.5 as a reference); nothing is learnt from the data.
+
+Candidates and ties, fixed so that results are reproducible and hand-checkable:
+
+* The candidates are the distinct values of ``y_prob`` (each predicts positive that value
+  and everything above it) plus one "nothing positive" threshold, the next float above
+  ``max(y_prob)``. A chosen threshold is therefore always an observed probability, the
+  lowest one predicted positive, or that "nothing positive" value.
+* Where several candidates reach the same best value of J or F1, the **highest** threshold
+  wins (fewest positive calls). J and F1 are compared exactly, as integer cross-products of
+  the confusion counts, so rounding can never decide a tie.
+"""
+
+from __future__ import annotations
+
+from typing import Literal
+
+import numpy as np
+from numpy.typing import ArrayLike, NDArray
+
+from fraclab.evaluate.metrics import _check_pair, _require_both_classes
+
+__all__ = [
+    "CRITERIA",
+    "OPERATING_METRICS",
+    "choose_threshold",
+    "criterion_label",
+    "operating_point",
+    "threshold_curve",
+]
+
+Criterion = Literal["youden", "f1", "sens", "spec", "fixed"]
+CRITERIA: tuple[str, ...] = ("youden", "f1", "sens", "spec", "fixed")
+
+#: The metrics of :func:`operating_point`, in report order.
+OPERATING_METRICS: tuple[str, ...] = ("sensitivity", "specificity", "precision", "f1",
+                                      "accuracy")
+
+
+def criterion_label(criterion: Criterion, target: float | None = None) -> str:
+    """A short key for reports and metrics files: ``youden``, ``f1``, ``sens90``, ``spec95``,
+    ``fixed50``; the number is ``100 * target`` with any ``.`` written as ``_`` (DVC reads
+    dots in metric keys as nesting)."""
+    if criterion in ("youden", "f1"):
+        return criterion
+    if criterion not in CRITERIA or target is None:
+        raise ValueError(f"criterion {criterion!r} needs a target and must be one of {CRITERIA}")
+    return f"{criterion}{round(100 * target, 6):g}".replace(".", "_")
+
+
+def _counts(y: NDArray[np.int64], p: NDArray[np.float64]) -> tuple[np.ndarray, ...]:
+    """Candidate thresholds (decreasing) and TP, FP at each, for ``p >= threshold``."""
+    order = np.argsort(-p, kind="stable")
+    p_sorted, y_sorted = p[order], y[order]
+    # The last position of each run of equal probabilities: ties enter together.
+    last = np.flatnonzero(np.r_[p_sorted[1:] != p_sorted[:-1], True])
+    tp = np.cumsum(y_sorted)[last]
+    fp = (last + 1) - tp
+    thresholds = np.r_[np.nextafter(p_sorted[0], np.inf), p_sorted[last]]
+    return thresholds, np.r_[0, tp], np.r_[0, fp]
+
+
+def _check_target(target: float, name: str, low_open: bool = True) -> float:
+    t = float(target)
+    if not ((0.0 < t) if low_open else (0.0 <= t)) or not t <= 1.0:  # also rejects NaN
+        interval = "(0, 1]" if low_open else "[0, 1]"
+        raise ValueError(f"{name} must lie in {interval}, got {target!r}")
+    return t
+
+
+def choose_threshold(
+    y_true: ArrayLike,
+    y_prob: ArrayLike,
+    criterion: Criterion,
+    target: float | None = None,
+) -> float:
+    """The threshold that ``criterion`` picks on one (inner-validation) set.
+
+    Parameters
+    ----------
+    y_true : array-like of shape (n_samples,)
+        Labels 0/1; both classes must be present (except for ``fixed``).
+    y_prob : array-like of shape (n_samples,)
+        Predicted probabilities, finite and in [0, 1].
+    criterion : {"youden", "f1", "sens", "spec", "fixed"}
+        See the module docstring.
+    target : float
+        For ``sens`` and ``spec`` the required sensitivity or specificity, in (0, 1]; for
+        ``fixed`` the threshold, in [0, 1]; ignored (must be None) for ``youden`` and ``f1``.
+
+    Returns
+    -------
+    float
+        The chosen threshold: an observed probability, or the next float above the largest
+        one ("nothing positive"; only ``spec`` can choose it, when even the single most
+        confident prediction would break the specificity target, or ``youden`` when no
+        threshold beats J = 0).
+
+    Raises
+    ------
+    ValueError
+        Invalid input; an unknown criterion or a bad / missing target; a single class in
+        ``y_true`` for a criterion that learns from the data (sensitivity or specificity
+        would be undefined: no silent NaN and no arbitrary fallback).
+    """
+    if criterion not in CRITERIA:
+        raise ValueError(f"criterion must be one of {CRITERIA}, got {criterion!r}")
+    needs_target = criterion in ("sens", "spec", "fixed")
+    if needs_target and target is None:
+        raise ValueError(f"criterion {criterion!r} needs a target")
+    if not needs_target and target is not None:
+        raise ValueError(f"criterion {criterion!r} takes no target, got {target!r}")
+    y, p = _check_pair(y_true, y_prob, "y_prob", probability=True)
+    if criterion == "fixed":
+        return _check_target(target, "the fixed threshold", low_open=False)
+    _require_both_classes(y, f"the {criterion!r} threshold")
+    thresholds, tp, fp = _counts(y, p)
+    n_pos = int(y.sum())
+    n_neg = y.size - n_pos
+    if criterion == "youden":
+        # J * P * N = TP * N - FP * P: exact integers, so equal J values tie exactly.
+        best = int(np.argmax(tp * n_neg - fp * n_pos))  # first maximum = highest threshold
+    elif criterion == "f1":
+        # F1 = 2 TP / (TP + FP + P); compare a/b > c/d as a*d > c*b, exactly, in Python ints.
+        best = 0
+        for k in range(1, thresholds.size):
+            if int(tp[k]) * (int(tp[best]) + int(fp[best]) + n_pos) > \
+                    int(tp[best]) * (int(tp[k]) + int(fp[k]) + n_pos):
+                best = k
+    elif criterion == "sens":
+        goal = _check_target(target, "the sensitivity target")
+        # TP / P >= goal, decided on the correctly rounded quotient: a rational that equals
+        # the decimal target (e.g. 9/10 vs 0.9) rounds to the same double, so it counts.
+        best = int(np.flatnonzero(tp / n_pos >= goal)[0])  # TP grows as thresholds fall
+    else:
+        goal = _check_target(target, "the specificity target")
+        best = int(np.flatnonzero((n_neg - fp) / n_neg >= goal)[-1])  # lowest that holds
+    return float(thresholds[best])
+
+
+def _operating_point(y: NDArray[np.int64], p: NDArray[np.float64],
+                     threshold: float) -> dict[str, float]:
+    pred = p >= threshold
+    tp = int(np.count_nonzero(pred & (y == 1)))
+    fp = int(np.count_nonzero(pred & (y == 0)))
+    n_pos = int(y.sum())
+    n_neg = y.size - n_pos
+    # zero_division = 0 for precision and F1, as scikit-learn and binary_metrics do.
+    return {
+        "sensitivity": tp / n_pos,
+        "specificity": (n_neg - fp) / n_neg,
+        "precision": tp / (tp + fp) if tp + fp else 0.0,
+        "f1": 2 * tp / (tp + fp + n_pos),
+        "accuracy": (tp + n_neg - fp) / y.size,
+    }
+
+
+def operating_point(y_true: ArrayLike, y_prob: ArrayLike, threshold: float) -> dict[str, float]:
+    """Sensitivity, specificity, precision, F1 and accuracy at ``y_prob >= threshold``.
+
+    Parameters
+    ----------
+    y_true : array-like of shape (n_samples,)
+        Labels 0/1; both classes must be present.
+    y_prob : array-like of shape (n_samples,)
+        Predicted probabilities, finite and in [0, 1].
+    threshold : float
+        Any finite real (a "nothing positive" threshold may exceed 1).
+
+    Returns
+    -------
+    dict of str to float, keyed and ordered as ``OPERATING_METRICS``
+        Precision is 0.0 when nothing is predicted positive (``zero_division=0``, as
+        :func:`~fraclab.evaluate.metrics.binary_metrics`), and then F1 is 0.0 too.
+
+    Raises
+    ------
+    ValueError
+        Invalid input, a non-finite threshold, or a single class in ``y_true``.
+    """
+    y, p = _check_pair(y_true, y_prob, "y_prob", probability=True)
+    t = float(threshold)
+    if not np.isfinite(t):
+        raise ValueError(f"threshold must be finite, got {threshold!r}")
+    _require_both_classes(y, "sensitivity / specificity")
+    return _operating_point(y, p, t)
+
+
+def threshold_curve(y_true: ArrayLike, y_prob: ArrayLike) -> dict[str, NDArray[np.float64]]:
+    """Sensitivity, specificity, precision and F1 at every distinct probability.
+
+    Returns
+    -------
+    dict of str to ndarray, all the same length
+        ``threshold`` (the distinct values of ``y_prob``, increasing), ``sensitivity``,
+        ``specificity``, ``precision`` and ``f1`` at ``y_prob >= threshold``. Every point
+        predicts at least one positive, so precision is always defined.
+
+    Raises
+    ------
+    ValueError
+        Invalid input, or a single class in ``y_true``.
+    """
+    y, p = _check_pair(y_true, y_prob, "y_prob", probability=True)
+    _require_both_classes(y, "the threshold curve")
+    thresholds, tp, fp = (a[1:][::-1] for a in _counts(y, p))  # drop "nothing positive"
+    n_pos = int(y.sum())
+    n_neg = y.size - n_pos
+    return {
+        "threshold": thresholds.astype(np.float64),
+        "sensitivity": tp / n_pos,
+        "specificity": (n_neg - fp) / n_neg,
+        "precision": tp / (tp + fp),
+        "f1": 2 * tp / (tp + fp + n_pos),
+    }
+
