@@ -359,7 +359,7 @@ def test_failure_while_writing_keeps_earlier_outputs(export, tmp_path, monkeypat
         raise OSError("symlinks not supported here")
 
     (export / "train" / "images" / "tr1.png").unlink()  # the rerun would change every output
-    monkeypatch.setattr("fraclab.data.prepare._yolo_view", no_symlinks)
+    monkeypatch.setattr("fraclab.data.prepare.yolo_view", no_symlinks)
     with pytest.raises(OSError, match="symlinks not supported"):
         run_prepare(export, out)
     assert snapshot(out) == before

@@ -60,6 +60,18 @@ def _choice(name: str, value: str, valid: tuple[str, ...]) -> None:
         raise ValueError(f"{name} must be one of {', '.join(valid)}; got {value!r}")
 
 
+# Class-folder names are compared after normalise_folder (case, spaces, "-" and "_" ignored).
+DEFAULT_POSITIVE_FOLDERS = ("fractured", "fracture", "fractures", "positive", "abnormal",
+                            "broken", "yes", "1")
+DEFAULT_NEGATIVE_FOLDERS = ("not fractured", "non fractured", "nonfractured", "unfractured",
+                            "no fracture", "normal", "negative", "healthy", "no", "0")
+
+
+def normalise_folder(name: str) -> str:
+    """A folder name for matching: lower case, without spaces, hyphens and underscores."""
+    return "".join(c for c in name.lower() if c not in " -_")
+
+
 @dataclasses.dataclass(frozen=True)
 class DataParams:
     """The `data:` section: which dataset, how to read, group, split and decode it."""
@@ -72,10 +84,37 @@ class DataParams:
     group_by: str = "auto"
     resplit: bool = False
     on_bad: str = "error"
+    classes: list = dataclasses.field(default_factory=list)
+    dedupe: str = "report"
+    dedupe_distance: int = 32
+    positive_folders: list = dataclasses.field(
+        default_factory=lambda: list(DEFAULT_POSITIVE_FOLDERS))
+    negative_folders: list = dataclasses.field(
+        default_factory=lambda: list(DEFAULT_NEGATIVE_FOLDERS))
 
     def __post_init__(self) -> None:
         _choice("group_by", self.group_by, ("auto", "stem", "image"))
         _choice("on_bad", self.on_bad, ("error", "skip"))
+        _choice("dedupe", self.dedupe, ("report", "group"))
+        if not 0 <= self.dedupe_distance <= 128:
+            raise ValueError(f"dedupe_distance is a Hamming distance between 256-bit hashes "
+                             f"in 0..128, got {self.dedupe_distance}")
+        for key in ("classes", "positive_folders", "negative_folders"):
+            value = getattr(self, key)
+            if not isinstance(value, list) or not all(
+                    isinstance(v, str | int) and not isinstance(v, bool) for v in value):
+                raise ValueError(f"{key} must be a list of names, got {value!r}")
+            # YAML reads a folder called 0 or 1 as a number; the folder name is what we match.
+            object.__setattr__(self, key, [str(v) for v in value])
+        if len(set(self.classes)) != len(self.classes):
+            raise ValueError(f"classes are listed twice: {self.classes}")
+        if not self.positive_folders or not self.negative_folders:
+            raise ValueError("positive_folders and negative_folders need at least one name each")
+        both = ({normalise_folder(f) for f in self.positive_folders}
+                & {normalise_folder(f) for f in self.negative_folders})
+        if both:
+            raise ValueError(f"folder name(s) {sorted(both)} are in both positive_folders and "
+                             f"negative_folders")
         if not 32 <= self.image_size <= 1024:
             raise ValueError(f"image_size must be in 32..1024, got {self.image_size}")
         for key in ("test_fraction", "val_fraction"):

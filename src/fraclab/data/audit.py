@@ -1,11 +1,12 @@
-"""Dataset audit: counts per split, group leakage and exact duplicates across splits."""
+"""Dataset audit: counts per split, group leakage, exact and near duplicates across splits."""
 
 from __future__ import annotations
 
 from collections import Counter, defaultdict
 from collections.abc import Sequence
 
-from fraclab.data.records import SPLITS
+from fraclab.data.neardup import near_duplicate_audit
+from fraclab.data.records import SPLITS, UNASSIGNED
 from fraclab.data.splits import groups_spanning_splits
 
 MAX_EXAMPLES = 10
@@ -33,12 +34,16 @@ def audit_dataset(
     box_classes: Sequence[Sequence[int]],
     hashes: Sequence[str],
     class_names: Sequence[str],
+    near_pairs: Sequence[tuple[int, int, int]] = (),
+    near_max_distance: int = 0,
 ) -> dict:
     """Counts and leakage checks for one dataset state (all sequences aligned per image).
 
     Returns a JSON-ready dict: images, fractured and normal per split; boxes per class per
     split; number of groups; groups that span two splits; exact-duplicate images (same file
-    content hash) that sit in different splits, each with a few examples.
+    content hash) that sit in different splits; near-duplicate pairs (``near_pairs``, from
+    ``neardup.near_duplicate_pairs``) across splits and groups; images without a split
+    (``unassigned``, shipped state only), each with a few examples.
     """
     per_split = {}
     for split in SPLITS:
@@ -54,8 +59,14 @@ def audit_dataset(
             "groups": len({groups[i] for i in members}),
             "boxes": {name: class_counts.get(k, 0) for k, name in enumerate(class_names)},
         }
-    spanning = groups_spanning_splits(groups, splits)
-    duplicates = duplicates_across_splits(hashes, splits, image_ids)
+    assigned = [i for i, s in enumerate(splits) if s != UNASSIGNED]
+    # Images not yet given a split cannot leak between splits: leave them out of that check.
+    spanning = groups_spanning_splits([groups[i] for i in assigned], [splits[i] for i in assigned])
+    duplicates = duplicates_across_splits([hashes[i] for i in assigned],
+                                          [splits[i] for i in assigned],
+                                          [image_ids[i] for i in assigned])
+    near = near_duplicate_audit(near_pairs, splits=splits, groups=groups, image_ids=image_ids,
+                                max_distance=near_max_distance)
     return {
         "images": len(image_ids),
         "fractured": int(sum(labels)),
@@ -66,6 +77,9 @@ def audit_dataset(
         "groups_spanning_splits": len(spanning),
         "images_in_spanning_groups": sum(1 for g in groups if g in spanning),
         "duplicate_sets_across_splits": len(duplicates),
+        "near_duplicate_pairs_across_splits": near["pairs_across_splits"],
+        "unassigned": len(image_ids) - len(assigned),
+        "near_duplicates": near,
         "examples": {
             "groups_spanning_splits": [
                 f"{g}: {'+'.join(s)}" for g, s in list(spanning.items())[:MAX_EXAMPLES]
@@ -85,10 +99,17 @@ def summarize_audit(audit: dict) -> str:
     shipped = audit["as_shipped"]
     lines.append(f"as shipped: {shipped['groups_spanning_splits']} groups "
                  f"({shipped['images_in_spanning_groups']} images) span two splits, "
-                 f"{shipped['duplicate_sets_across_splits']} exact duplicates across splits")
+                 f"{shipped['duplicate_sets_across_splits']} exact duplicates and "
+                 f"{shipped['near_duplicate_pairs_across_splits']} near-duplicate pairs "
+                 f"across splits")
+    if shipped["unassigned"]:
+        lines.append(f"  {shipped['unassigned']} images shipped without a split were split "
+                     f"by group")
     lines.append(f"after prepare (resplit={audit['resplit']}): "
                  f"{audit['groups_spanning_splits']} groups span splits, "
-                 f"{audit['duplicate_sets_across_splits']} duplicates across splits")
+                 f"{audit['duplicate_sets_across_splits']} duplicates and "
+                 f"{audit['near_duplicate_pairs_across_splits']} near-duplicate pairs "
+                 f"(pHash, <= {audit['near_duplicates']['max_distance']} bits) across splits")
     if audit["skipped"]:
         lines.append(f"skipped {audit['skipped']} bad file(s), listed in the audit")
     return "\n".join(lines)

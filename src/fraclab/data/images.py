@@ -24,11 +24,18 @@ class DecodedImage(NamedTuple):
     width: int  # original width in pixels
     height: int
     sha1: str  # hash of the file's bytes: finds exact duplicates across splits
+    phash: str = ""  # perceptual hash (hex): finds re-encoded copies (see neardup.py)
+    spacing_mm: tuple[float, float] | None = None  # (row, column), from a DICOM header
+    # True when the 8-bit grayscale is not the file's own pixels (DICOM, 16-bit PNG): the
+    # YOLO view then gets a converted PNG instead of a symlink.
+    converted: bool = False
+
+HIGH_BIT_MODES = ("I;16", "I;16B", "I;16L", "I", "F")
 
 
 def to_uint8_gray(image: Image.Image) -> Image.Image:
     """Grayscale 8-bit version of any PIL image; 16-bit and float data are min-max scaled."""
-    if image.mode in ("I;16", "I;16B", "I;16L", "I", "F"):
+    if image.mode in HIGH_BIT_MODES:
         values = np.asarray(image, dtype=np.float32)
         low, high = float(values.min()), float(values.max())
         scale = 255.0 / (high - low) if high > low else 0.0
@@ -48,8 +55,29 @@ def letterbox(image: Image.Image, size: int) -> np.ndarray:
     return canvas
 
 
+def full_resolution_gray(path: Path) -> Image.Image:
+    """The whole image as 8-bit grayscale (DICOM windowed; 16-bit scaled), for the YOLO view.
+
+    Raises
+    ------
+    ImageError
+        As :func:`decode_image`.
+    """
+    from fraclab.data.dicom import is_dicom, read_dicom
+
+    path = Path(path)
+    if is_dicom(path):
+        return Image.fromarray(read_dicom(path).pixels, mode="L")
+    try:
+        with Image.open(path) as image:
+            image.load()
+            return to_uint8_gray(image)
+    except (OSError, SyntaxError, ValueError) as err:
+        raise ImageError(path, f"cannot decode image ({err})") from None
+
+
 def decode_image(path: Path, size: int) -> DecodedImage:
-    """Read, verify and letterbox one image file.
+    """Read, verify and letterbox one image file (any format PIL reads, or DICOM).
 
     Raises
     ------
@@ -57,14 +85,28 @@ def decode_image(path: Path, size: int) -> DecodedImage:
         The file is missing, not an image, truncated or otherwise corrupt; the message
         names the file.
     """
+    from fraclab.data.dicom import is_dicom, read_dicom
+    from fraclab.data.neardup import perceptual_hash
+
     try:
         data = Path(path).read_bytes()
+    except OSError as err:
+        raise ImageError(path, f"cannot decode image ({err})") from None
+    if is_dicom(Path(path), data[:132]):
+        dicom = read_dicom(Path(path))
+        gray = Image.fromarray(dicom.pixels, mode="L")
+        return DecodedImage(letterbox(gray, size), gray.width, gray.height,
+                            hashlib.sha1(data).hexdigest(), perceptual_hash(gray),
+                            dicom.spacing_mm, converted=True)
+    try:
         with Image.open(io.BytesIO(data)) as image:
             width, height = image.size
+            converted = image.mode in HIGH_BIT_MODES
             # JPEG can decode at a reduced scale directly: far faster than full decode + resize.
             image.draft("L", (size, size))
             image.load()
-            pixels = letterbox(to_uint8_gray(image), size)
+            gray = to_uint8_gray(image)
+            pixels = letterbox(gray, size)
     except UnidentifiedImageError:
         # Pillow's own message embeds the BytesIO's memory address: not reproducible.
         raise ImageError(path, "cannot decode image (not a recognised image format)") from None
@@ -74,4 +116,5 @@ def decode_image(path: Path, size: int) -> DecodedImage:
         raise ImageError(path, f"cannot decode image ({err})") from None
     if width < 1 or height < 1:
         raise ImageError(path, "image has no pixels")
-    return DecodedImage(pixels, width, height, hashlib.sha1(data).hexdigest())
+    return DecodedImage(pixels, width, height, hashlib.sha1(data).hexdigest(),
+                        perceptual_hash(gray), converted=converted)

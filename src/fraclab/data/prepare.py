@@ -3,19 +3,22 @@
 Outputs (under ``out_dir``, each written atomically):
 
 - ``manifest.csv``: one row per image (index into the array, id, source path, split, the split
-  it was shipped in, group, label, boxes as JSON, class names, width, height, sha1);
+  it was shipped in, group, label, boxes as JSON, class names, width, height, sha1; then
+  ``site`` when the dataset names anatomical sites and ``spacing_row_mm``/``spacing_col_mm``
+  when DICOM headers give a pixel spacing);
 - ``images.npy``: uint8 array (N, S, S), grayscale, letterboxed; training memory-maps it;
-- ``prepared.json``: class names, format, group source, image size;
-- ``yolo/``: a YOLO dataset view for Ultralytics (image symlinks, box labels, ``data.yaml``).
+- ``prepared.json``: class names, format, group source, image size, ``has_boxes``;
+- ``yolo/``: a YOLO dataset view for Ultralytics (image symlinks, or 8-bit PNGs for DICOM and
+  16-bit sources; box labels; ``data.yaml``). For a dataset without boxes (``has_boxes``
+  false) it holds only ``NO_BOXES.txt``, and the detect stage skips.
 """
 
 from __future__ import annotations
 
-import csv
-import io
-import json
 import os
 import tempfile
+import time
+from collections import Counter
 from collections.abc import Callable
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import replace
@@ -27,14 +30,20 @@ import numpy as np
 from fraclab.data.audit import audit_dataset
 from fraclab.data.images import DecodedImage, ImageError, decode_image
 from fraclab.data.importers import import_dataset
-from fraclab.data.records import BadFile, DatasetError, ImageRecord, ImportedDataset
-from fraclab.data.splits import carve_grouped_split, resplit_by_group
+from fraclab.data.neardup import near_duplicate_pairs, union_groups
+from fraclab.data.records import (
+    SPLITS,
+    UNASSIGNED,
+    BadFile,
+    DatasetError,
+    ImageRecord,
+    ImportedDataset,
+)
+from fraclab.data.splits import carve_grouped_split, resplit_by_group, split_unassigned
+from fraclab.data.views import NO_BOXES_FILE, NO_BOXES_NOTE, manifest_csv, yolo_view
 from fraclab.data.yolo import source_stem
 from fraclab.io import atomic_directory, atomic_write_json, atomic_write_text
 from fraclab.params import DataParams
-
-MANIFEST_COLUMNS = ("index", "image_id", "source_path", "split", "shipped_split", "group",
-                    "label", "boxes", "classes", "width", "height", "sha1")
 
 
 def available_cores() -> int:
@@ -67,6 +76,33 @@ def regroup(records: list[ImageRecord], group_by: str) -> list[ImageRecord]:
     return [replace(r, group=r.image_id) for r in records]
 
 
+def select_classes(dataset: ImportedDataset, records: list[ImageRecord],
+                   wanted: list[str]) -> tuple[tuple[str, ...], list[ImageRecord]]:
+    """Keep the boxes of the classes the detector learns, renumbered in ``wanted`` order.
+
+    ``wanted`` empty means the format's default (``dataset.default_classes``, else all).
+    An image's label is unchanged when the dataset gives one; otherwise it follows the
+    remaining boxes.
+
+    Raises
+    ------
+    DatasetError
+        A name in ``wanted`` that is not one of the dataset's classes.
+    """
+    names = list(wanted) or list(dataset.default_classes or dataset.class_names)
+    unknown = [n for n in names if n not in dataset.class_names]
+    if unknown:
+        raise DatasetError(f"data.classes: {unknown} not among the classes of "
+                           f"{dataset.root} ({', '.join(dataset.class_names)})")
+    if tuple(names) == dataset.class_names:
+        return dataset.class_names, records
+    new_id = {dataset.class_names.index(n): k for k, n in enumerate(names)}
+    return tuple(names), [
+        replace(r, boxes=tuple(replace(b, cls=new_id[b.cls]) for b in r.boxes
+                               if b.cls in new_id))
+        for r in records]
+
+
 def merge_groups_sharing_content(groups: list[str], hashes: list[str]) -> list[str]:
     """Union groups that contain byte-identical images, so a duplicate cannot cross a split."""
     parent: dict[str, str] = {}
@@ -86,9 +122,28 @@ def merge_groups_sharing_content(groups: list[str], hashes: list[str]) -> list[s
     return [find(g) for g in groups]
 
 
+def unassigned_fractions(splits: list[str], declared: dict[str, float] | None,
+                         params: DataParams) -> dict[str, float]:
+    """Shares for images shipped without a split: the format's own, else those of the images
+    that have one (FracAtlas: the official positive split), else the params' fractions."""
+    if declared:
+        return declared
+    shipped = Counter(s for s in splits if s != UNASSIGNED)
+    if shipped:
+        return {s: shipped[s] / sum(shipped.values()) for s in SPLITS}
+    return {"train": 1 - params.test_fraction - params.val_fraction,
+            "valid": params.val_fraction, "test": params.test_fraction}
+
+
 def assign_splits(splits: list[str], labels: list[int], groups: list[str],
-                  params: DataParams, seed: int) -> list[str]:
-    """Final splits: repair straddling groups (``resplit``) and carve missing test/valid."""
+                  params: DataParams, seed: int,
+                  fractions: dict[str, float] | None = None) -> list[str]:
+    """Final splits: place unassigned images by group, repair straddling groups
+    (``resplit``) and carve missing test/valid."""
+    if UNASSIGNED in splits:
+        splits = split_unassigned(labels, groups, splits,
+                                  unassigned_fractions(splits, fractions, params), seed,
+                                  UNASSIGNED)
     if params.resplit:
         splits = resplit_by_group(groups, splits, seed)
     splits = list(splits)
@@ -119,40 +174,6 @@ def _check_labels(labels: list[int], splits: list[str], root: Path) -> None:
             raise DatasetError(f"{root}: the {role} set has only one label class")
 
 
-def _yolo_view(out: Path, records: list[ImageRecord], splits: list[str],
-               class_names: tuple[str, ...]) -> None:
-    names_taken: set[tuple[str, str]] = set()
-    for record, split in zip(records, splits, strict=True):
-        name = record.path.name
-        if (split, name) in names_taken:
-            name = f"{record.split}_{name}"
-        names_taken.add((split, name))
-        image_dir, label_dir = out / split / "images", out / split / "labels"
-        image_dir.mkdir(parents=True, exist_ok=True)
-        label_dir.mkdir(parents=True, exist_ok=True)
-        target = os.path.relpath(record.path.resolve(), image_dir.resolve())
-        (image_dir / name).symlink_to(target)
-        lines = "".join(box.to_line() + "\n" for box in record.boxes)
-        (label_dir / f"{Path(name).stem}.txt").write_text(lines)
-    spec = {"train": "train/images", "val": "valid/images", "test": "test/images",
-            "nc": len(class_names), "names": list(class_names)}
-    (out / "data.yaml").write_text(json.dumps(spec, indent=2) + "\n")  # JSON is valid YAML
-
-
-def _manifest_csv(records: list[ImageRecord], splits: list[str], decoded: list[DecodedImage],
-                  class_names: tuple[str, ...]) -> str:
-    buffer = io.StringIO()
-    writer = csv.writer(buffer, lineterminator="\n")
-    writer.writerow(MANIFEST_COLUMNS)
-    for index, (r, split, d) in enumerate(zip(records, splits, decoded, strict=True)):
-        boxes = [[b.cls, round(b.cx, 6), round(b.cy, 6), round(b.w, 6), round(b.h, 6)]
-                 for b in r.boxes]
-        classes = ";".join(sorted({class_names[b.cls] for b in r.boxes}))
-        writer.writerow([index, r.image_id, r.path.as_posix(), split, r.split, r.group,
-                         r.fractured, json.dumps(boxes), classes, d.width, d.height, d.sha1])
-    return buffer.getvalue()
-
-
 def prepare_dataset(params: DataParams, seed: int, out_dir: Path, *,
                     workers: int | None = None,
                     log: Callable[[str], None] = print) -> dict:
@@ -164,10 +185,13 @@ def prepare_dataset(params: DataParams, seed: int, out_dir: Path, *,
         Any bad input under ``on_bad: error``, an empty dataset, or a single label class;
         nothing is written in that case.
     """
-    dataset: ImportedDataset = import_dataset(Path(params.path), params.format, params.on_bad)
-    records = regroup(dataset.records, params.group_by)
+    dataset: ImportedDataset = import_dataset(Path(params.path), params.format, params.on_bad,
+                                              params)
+    class_names, records = select_classes(dataset, regroup(dataset.records, params.group_by),
+                                          params.classes)
     log(f"{dataset.root}: {len(records)} images, format {dataset.format}, "
-        f"{len(dataset.class_names)} classes, groups from {dataset.group_source}")
+        f"{len(class_names)} of {len(dataset.class_names)} box classes, "
+        f"groups from {dataset.group_source}")
 
     decoded_or_error = decode_all([r.path for r in records], params.image_size,
                                   workers or available_cores())
@@ -188,14 +212,24 @@ def prepare_dataset(params: DataParams, seed: int, out_dir: Path, *,
     labels = [r.fractured for r in records]
     hashes = [d.sha1 for d in decoded]
     groups = [r.group for r in records]
+    started = time.perf_counter()
+    near_pairs = near_duplicate_pairs([d.phash for d in decoded], params.dedupe_distance)
+    log(f"near-duplicate search: {len(near_pairs)} pairs within {params.dedupe_distance} bits "
+        f"({time.perf_counter() - started:.1f} s)")
     audit_args = dict(image_ids=[r.image_id for r in records], labels=labels,
                       box_classes=[[b.cls for b in r.boxes] for r in records],
-                      hashes=hashes, class_names=dataset.class_names)
-    shipped = audit_dataset(splits=[r.split for r in records], groups=groups, **audit_args)
-    if params.resplit:
+                      hashes=hashes, class_names=class_names, near_pairs=near_pairs,
+                      near_max_distance=params.dedupe_distance)
+    shipped_splits = [r.split for r in records]
+    shipped = audit_dataset(splits=shipped_splits, groups=groups, **audit_args)
+    # Wherever the pipeline chooses splits itself, byte-identical files go in one group first.
+    if params.resplit or params.dedupe == "group" or UNASSIGNED in shipped_splits:
         groups = merge_groups_sharing_content(groups, hashes)
-        records = [replace(r, group=g) for r, g in zip(records, groups, strict=True)]
-    splits = assign_splits([r.split for r in records], labels, groups, params, seed)
+    if params.dedupe == "group":
+        groups = union_groups(groups, near_pairs)
+    records = [replace(r, group=g) for r, g in zip(records, groups, strict=True)]
+    splits = assign_splits(shipped_splits, labels, groups, params, seed,
+                           dataset.split_fractions)
     _check_labels(labels, splits, dataset.root)
     final = audit_dataset(splits=splits, groups=groups, **audit_args)
 
@@ -211,27 +245,34 @@ def prepare_dataset(params: DataParams, seed: int, out_dir: Path, *,
         array.flush()
         del array
         with atomic_directory(out_dir / "yolo") as yolo_tmp:
-            _yolo_view(yolo_tmp, records, splits, dataset.class_names)
+            if dataset.has_boxes:
+                yolo_view(yolo_tmp, records, splits, class_names, decoded)
+            else:
+                (yolo_tmp / NO_BOXES_FILE).write_text(NO_BOXES_NOTE)
         atomic_write_text(out_dir / "manifest.csv",
-                          _manifest_csv(records, splits, decoded, dataset.class_names))
+                          manifest_csv(records, splits, decoded, class_names))
         os.replace(array_tmp, out_dir / "images.npy")
     finally:
         if os.path.exists(array_tmp):
             os.unlink(array_tmp)
     atomic_write_json(out_dir / "prepared.json", {
-        "format": dataset.format, "root": str(params.path), "class_names": dataset.class_names,
+        "format": dataset.format, "root": str(params.path), "class_names": class_names,
         "group_source": dataset.group_source if params.group_by == "auto" else params.group_by,
         "image_size": params.image_size, "seed": seed, "resplit": params.resplit,
+        "has_boxes": dataset.has_boxes, "dedupe": params.dedupe,
     })
     return {
         "dataset": {"path": str(params.path), "format": dataset.format,
-                    "classes": list(dataset.class_names),
-                    "group_source": dataset.group_source},
+                    "classes": list(class_names),
+                    "group_source": dataset.group_source, "has_boxes": dataset.has_boxes},
         **final,
         "as_shipped": {k: shipped[k] for k in ("groups_spanning_splits",
                                                "images_in_spanning_groups",
-                                               "duplicate_sets_across_splits", "examples")},
+                                               "duplicate_sets_across_splits",
+                                               "near_duplicate_pairs_across_splits",
+                                               "unassigned", "examples", "near_duplicates")},
         "resplit": params.resplit,
+        "dedupe": params.dedupe,
         "skipped": len(skipped),
         "skipped_files": [f"{b.path}: {b.problem}" for b in skipped],
     }

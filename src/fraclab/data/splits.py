@@ -70,3 +70,65 @@ def carve_grouped_split(labels: Sequence[int], groups: Sequence[str], fraction: 
     mask = np.zeros(len(labels), dtype=bool)
     mask[held_out] = True
     return mask
+
+
+def fold_counts(fractions: dict[str, float], n_folds: int) -> dict[str, int]:
+    """Folds per split in proportion to ``fractions`` (largest remainder; every split with a
+    positive share gets at least one fold when there are enough folds)."""
+    total = sum(fractions.values())
+    exact = {s: n_folds * f / total for s, f in fractions.items() if f > 0}
+    counts = {s: int(v) for s, v in exact.items()}
+    for split in sorted(exact, key=lambda s: (counts[s] - exact[s], s)):
+        if sum(counts.values()) >= n_folds:
+            break
+        counts[split] += 1
+    for split in sorted(counts, key=lambda s: -counts[s]):
+        empty = [s for s in counts if counts[s] == 0]
+        if not empty or counts[split] < 2:
+            break
+        counts[split] -= 1
+        counts[empty[0]] += 1
+    return counts
+
+
+def split_unassigned(labels: Sequence[int], groups: Sequence[str], splits: Sequence[str],
+                     fractions: dict[str, float], seed: int, unassigned: str,
+                     max_folds: int = 100) -> list[str]:
+    """Give every ``unassigned`` image a split, whole groups at a time, stratified by label.
+
+    A group that already has images in a split joins that split (its most common one), so a
+    group is never cut. The other groups go through scikit-learn's ``StratifiedGroupKFold``
+    with up to ``max_folds`` folds (shuffled with ``seed``); each fold goes to one split, in
+    proportion to ``fractions`` (split -> share). With fewer than two such groups they all
+    go to train.
+
+    Returns
+    -------
+    list of str
+        The split of every image, aligned with ``splits`` (assigned images unchanged).
+    """
+    result = list(splits)
+    known: dict[str, Counter[str]] = defaultdict(Counter)
+    for group, split in zip(groups, splits, strict=True):
+        if split != unassigned:
+            known[group][split] += 1
+    free = [i for i, s in enumerate(splits) if s == unassigned]
+    for i in free:
+        if groups[i] in known:
+            result[i] = known[groups[i]].most_common(1)[0][0]
+    free = [i for i in free if result[i] == unassigned]
+    n_groups = len({groups[i] for i in free})
+    if n_groups < 2:
+        for i in free:
+            result[i] = "train"
+        return result
+    n_folds = min(max_folds, n_groups)
+    counts = fold_counts(fractions, n_folds)
+    fold_split = [s for s in sorted(counts) for _ in range(counts[s])]
+    splitter = StratifiedGroupKFold(n_splits=n_folds, shuffle=True, random_state=seed)
+    free_labels = [labels[i] for i in free]
+    for fold, (_, members) in enumerate(splitter.split(np.zeros(len(free)), free_labels,
+                                                       [groups[i] for i in free])):
+        for k in members:
+            result[free[k]] = fold_split[fold]
+    return result

@@ -16,7 +16,7 @@ import yaml
 from fraclab.data.labels import LabelError, parse_label_text
 from fraclab.data.records import SPLITS, BadFile, DatasetError, ImageRecord, ImportedDataset
 
-IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff", ".webp"}
+IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff", ".webp", ".dcm"}
 _YAML_SPLIT_KEYS = {"train": "train", "valid": "val", "test": "test"}
 # Roboflow renames every exported file to `<source stem>_<ext>.rf.<hash>`; augmented copies of
 # one X-ray share the source stem, so it is the group that must not straddle splits.
