@@ -91,3 +91,78 @@ def classify_cv(backbone: str, params_file: Path, prepared_dir: Path) -> None:
                         plots_dir=Path("plots/classify") / backbone, log=click.echo)
     except (ParamsError, ProtocolError, PretrainedWeightsError, ValueError) as err:
         raise click.ClickException(str(err)) from None
+
+
+@main.command()
+@click.option("--backbone", required=True, help="One of classify.backbones.")
+@click.option("--params", "params_file", type=click.Path(path_type=Path),
+              default="params.yaml", show_default=True)
+@click.option("--classified", "classify_root", type=click.Path(path_type=Path),
+              default="artifacts/classify", show_default=True,
+              help="Folder holding <backbone>/{inner_val,oof,test}.csv from classify-cv.")
+@click.option("--prepared", "prepared_dir", type=click.Path(path_type=Path),
+              default="artifacts/prepared", show_default=True)
+def calibrate(backbone: str, params_file: Path, classify_root: Path,
+              prepared_dir: Path) -> None:
+    """Nested calibration: each fold model fitted on its own inner-validation logits."""
+    from fraclab.calibrate.stage import run_calibrate
+    from fraclab.params import CalibrateParams, ParamsError, load_params, section
+
+    try:
+        cfg = section(CalibrateParams, load_params(params_file), "calibrate")
+        run_calibrate(backbone, cfg, classify_root / backbone, prepared_dir / "manifest.csv",
+                      out_dir=Path("artifacts/calibrate") / backbone,
+                      metrics_path=Path("metrics/calibrate") / f"{backbone}.json",
+                      plots_dir=Path("plots/calibrate") / backbone, log=click.echo)
+    except (ParamsError, ValueError) as err:
+        raise click.ClickException(str(err)) from None
+
+
+@main.command()
+@click.option("--backbone", required=True, help="One of classify.backbones.")
+@click.option("--params", "params_file", type=click.Path(path_type=Path),
+              default="params.yaml", show_default=True)
+@click.option("--calibrated", "calibrate_root", type=click.Path(path_type=Path),
+              default="artifacts/calibrate", show_default=True,
+              help="Folder holding <backbone>/{inner_val,oof,test}.csv from calibrate.")
+@click.option("--prepared", "prepared_dir", type=click.Path(path_type=Path),
+              default="artifacts/prepared", show_default=True)
+def threshold(backbone: str, params_file: Path, calibrate_root: Path,
+              prepared_dir: Path) -> None:
+    """Nested operating points: thresholds chosen per fold model on inner validation."""
+    from fraclab.params import ParamsError, ThresholdParams, load_params, section, seed
+    from fraclab.threshold.stage import run_threshold
+
+    try:
+        params = load_params(params_file)
+        cfg = section(ThresholdParams, params, "threshold")
+        run_threshold(backbone, cfg, seed(params), calibrate_root / backbone,
+                      prepared_dir / "manifest.csv",
+                      metrics_path=Path("metrics/threshold") / f"{backbone}.json",
+                      plots_dir=Path("plots/threshold") / backbone, log=click.echo)
+    except (ParamsError, ValueError) as err:
+        raise click.ClickException(str(err)) from None
+
+
+@main.command("compare-backbones")
+@click.argument("backbone_a")
+@click.argument("backbone_b")
+@click.option("--calibrated", "calibrate_root", type=click.Path(path_type=Path),
+              default="artifacts/calibrate", show_default=True)
+@click.option("--prepared", "prepared_dir", type=click.Path(path_type=Path),
+              default="artifacts/prepared", show_default=True)
+@click.option("--n-boot", type=int, default=1000, show_default=True)
+@click.option("--seed", type=int, default=0, show_default=True)
+def compare_backbones_command(backbone_a: str, backbone_b: str, calibrate_root: Path,
+                              prepared_dir: Path, n_boot: int, seed: int) -> None:
+    """AUROC(A) - AUROC(B): DeLong's test and a paired grouped bootstrap, as JSON."""
+    import json
+
+    from fraclab.calibrate.compare import compare_backbones
+
+    try:
+        result = compare_backbones(calibrate_root / backbone_a, calibrate_root / backbone_b,
+                                   prepared_dir / "manifest.csv", n_boot=n_boot, seed=seed)
+    except ValueError as err:
+        raise click.ClickException(str(err)) from None
+    click.echo(json.dumps(result, indent=2))

@@ -194,3 +194,51 @@ class ClassifyParams:
             raise ValueError(f"pos_weight is 'auto' or a positive number, got {self.pos_weight!r}")
         if not isinstance(self.backbones, list) or not self.backbones:
             raise ValueError("backbones must be a non-empty list")
+
+
+@dataclasses.dataclass(frozen=True)
+class CalibrateParams:
+    """The `calibrate:` section: how each fold model's logits become probabilities."""
+
+    method: str = "temperature"  # temperature | platt | none
+    n_bins: int = 10  # reliability-diagram and ECE bins
+    binning: str = "uniform"  # uniform | quantile
+
+    def __post_init__(self) -> None:
+        _choice("method", self.method, ("temperature", "platt", "none"))
+        _choice("binning", self.binning, ("uniform", "quantile"))
+        if not 2 <= self.n_bins <= 100:
+            raise ValueError(f"n_bins must be in 2..100, got {self.n_bins}")
+
+
+@dataclasses.dataclass(frozen=True)
+class ThresholdParams:
+    """The `threshold:` section: which operating points to choose, and their targets."""
+
+    criteria: list = dataclasses.field(
+        default_factory=lambda: ["youden", "f1", "sens", "spec", "fixed"])
+    sens_target: float = 0.9  # `sens`: the highest threshold with sensitivity >= this
+    spec_target: float = 0.9  # `spec`: the lowest threshold with specificity >= this
+    fixed: float = 0.5  # `fixed`: the untuned reference threshold
+    n_boot: int = 1000  # grouped bootstrap resamples for the test-set intervals
+
+    def __post_init__(self) -> None:
+        valid = ("youden", "f1", "sens", "spec", "fixed")
+        if not isinstance(self.criteria, list) or not self.criteria:
+            raise ValueError(f"criteria must be a non-empty list of {', '.join(valid)}")
+        for criterion in self.criteria:
+            _choice("each of criteria", criterion, valid)
+        if len(set(self.criteria)) != len(self.criteria):
+            raise ValueError(f"criteria are listed twice: {self.criteria}")
+        for key in ("sens_target", "spec_target"):
+            if not 0 < getattr(self, key) <= 1:
+                raise ValueError(f"{key} must be in (0, 1], got {getattr(self, key)}")
+        if not 0 <= self.fixed <= 1:
+            raise ValueError(f"fixed must be in [0, 1], got {self.fixed}")
+        if self.n_boot < 100:
+            raise ValueError(f"n_boot must be >= 100, got {self.n_boot}")
+
+    def target(self, criterion: str) -> float | None:
+        """The target of ``criterion`` (None for youden and f1)."""
+        return {"sens": self.sens_target, "spec": self.spec_target,
+                "fixed": self.fixed}.get(criterion)

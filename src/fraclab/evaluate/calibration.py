@@ -25,7 +25,7 @@ from typing import Literal
 
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
-from scipy.optimize import minimize, minimize_scalar
+from scipy.optimize import brentq, minimize
 from scipy.special import expit, log_expit
 
 from fraclab.evaluate.metrics import (
@@ -107,14 +107,18 @@ def fit_temperature(
 
     Notes
     -----
-    The search runs over ``u = log T`` (so ``T`` stays positive) with scipy's bounded Brent
-    method (:func:`scipy.optimize.minimize_scalar`, ``method="bounded"``, ``xatol=1e-9``):
-    deterministic, no random start. In ``beta = 1 / T`` the BCE is convex (a one-feature
-    logistic regression without intercept), so in ``u`` it is unimodal and Brent finds the
-    global minimum over the interval. When the unconstrained optimum has ``beta <= 0``
-    (logits with no signal, or the wrong sign) the BCE decreases all the way to ``T = inf``
-    and the result is ``T_max``: probabilities are pulled to about 0.5, the best a
-    non-negative temperature can do. That is the documented fallback, not an error.
+    The search runs over ``u = log T`` (so ``T`` stays positive). In ``beta = 1 / T`` the
+    BCE is convex (a one-feature logistic regression without intercept), so its derivative
+    is monotone and has at most one root in the interval; Brent's root finder
+    (:func:`scipy.optimize.brentq`, ``xtol=1e-13`` in ``u``) locates it. Solving for the zero
+    of the derivative rather than minimising the loss itself gives full float precision
+    (a minimiser of a flat loss stops near ``sqrt(eps)``), and no random start is involved:
+    the same data give the same ``T``. If the derivative does not change sign inside the
+    interval the optimum lies at a bound and that bound is returned exactly. With logits
+    that carry no signal or the wrong sign (unconstrained optimum ``beta <= 0``) the BCE
+    keeps falling towards ``T = inf`` and the result is ``T_max``: probabilities pulled to
+    about 0.5, the best a positive temperature can do. That is the documented fallback,
+    not an error.
 
     Raises
     ------
@@ -129,18 +133,19 @@ def fit_temperature(
         raise ValueError(f"bounds must satisfy 0 < T_min < T_max < inf, got {bounds!r}")
     target = y.astype(np.float64)
 
-    def loss(u: float) -> float:
-        return _bce(target, z * math.exp(-u))
+    def slope_of_loss(u: float) -> float:
+        # d BCE / d beta at beta = exp(-u); d BCE / d u = -beta times this, same root.
+        return float(np.mean((expit(z * math.exp(-u)) - target) * z))
 
-    bracket = (math.log(low), math.log(high))
-    result = minimize_scalar(loss, bounds=bracket, method="bounded",
-                             options={"xatol": 1e-9, "maxiter": 500})
-    if not result.success:  # pragma: no cover - bounded Brent on a smooth unimodal function
-        raise RuntimeError(f"temperature search did not converge: {result.message}")
-    # Bounded Brent never evaluates the end points themselves; compare them explicitly so
-    # an optimum at a bound (the fallback above) returns exactly T_min or T_max.
-    candidates = {float(result.x): math.exp(result.x), bracket[0]: low, bracket[1]: high}
-    return float(candidates[min(candidates, key=loss)])
+    u_low, u_high = math.log(low), math.log(high)
+    # The BCE is convex in beta, so its slope increases with beta and decreases with u.
+    if slope_of_loss(u_high) >= 0.0:  # rising already at the smallest beta: T_max
+        return high
+    if slope_of_loss(u_low) <= 0.0:  # still falling at the largest beta: T_min
+        return low
+    u = brentq(slope_of_loss, u_low, u_high, xtol=1e-13, rtol=4 * np.finfo(float).eps,
+               maxiter=200)
+    return float(min(max(math.exp(u), low), high))
 
 
 def fit_platt(y_true: ArrayLike, logits: ArrayLike) -> tuple[float, float]:

@@ -1,0 +1,138 @@
+"""The `calibrate` stage for one backbone: nested calibration of every fold model.
+
+For each fold model (repeat r, fold k) of ``classify-cv`` the calibration map is fitted on
+that model's own inner-validation logits, then applied to its out-of-fold logits and to its
+test logits. The outer fold and the test set never take part in a fit, so the calibrated
+out-of-fold predictions are an honest estimate of calibration on new patients. The test
+probability of an image is the mean of the fold models' calibrated probabilities.
+
+Reads ``artifacts/classify/<backbone>/{inner_val,oof,test}.csv`` and the manifest (test
+labels, groups); writes, each file atomically,
+
+- ``artifacts/calibrate/<backbone>/``: ``inner_val.csv``, ``oof.csv``, ``test.csv`` (the
+  input rows plus ``prob``, the calibrated probability) and ``test_ensemble.csv``
+  (image_id, prob_uncalibrated, prob);
+- ``metrics/calibrate/<backbone>.json``: the fitted map per fold model (T, or Platt's slope
+  and intercept) with mean and SD, and AUROC, Brier, ECE and log loss before and after
+  calibration for the pooled out-of-fold and the test-ensemble predictions;
+- ``plots/calibrate/<backbone>/``: ``reliability/<split>_<before|after>.csv`` (the
+  reliability-diagram points) and ``reliability.png``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+
+import numpy as np
+
+from fraclab.calibrate.plots import write_reliability_plots
+from fraclab.calibrate.tables import (
+    Manifest,
+    Model,
+    PredictionFileError,
+    Predictions,
+    check_same_models,
+    ensemble,
+    predictions_text,
+    read_predictions,
+    table_text,
+)
+from fraclab.evaluate.calibration import Calibration, calibration_summary, fit_calibration
+from fraclab.evaluate.metrics import sigmoid, summarize
+from fraclab.io import atomic_write_json, atomic_write_text
+from fraclab.params import CalibrateParams
+
+
+def model_key(model: Model) -> str:
+    """``r<repeat>_f<fold>``: the key of a fold model in metrics files."""
+    return f"r{model[0]}_f{model[1]}"
+
+
+def fit_fold_models(inner: Predictions, method: str) -> dict[Model, Calibration]:
+    """One calibration per fold model, each fitted on that model's inner-validation rows."""
+    fitted = {}
+    for model in inner.models():
+        rows = inner.of_model(model)
+        try:
+            fitted[model] = fit_calibration(inner.label[rows], inner.logit[rows], method)
+        except ValueError as err:
+            raise PredictionFileError(f"{inner.path}: repeat {model[0]} fold {model[1]}: "
+                                      f"{err}") from None
+    return fitted
+
+
+def apply_fold_models(pred: Predictions, fitted: dict[Model, Calibration]) -> Predictions:
+    """``pred`` with ``prob``: each row calibrated by the map of the model that predicted it."""
+    prob = np.empty_like(pred.logit)
+    for model in pred.models():
+        rows = pred.of_model(model)
+        prob[rows] = fitted[model].probabilities(pred.logit[rows])
+    return pred.with_prob(prob)
+
+
+def calibrate_tables(inner: Predictions, oof: Predictions, test: Predictions,
+                     method: str) -> tuple[dict[Model, Calibration], Predictions, Predictions,
+                                           Predictions]:
+    """Fit on ``inner`` per fold model; return the fits and the three calibrated tables.
+
+    Only ``inner``'s labels are read: ``oof`` and ``test`` labels (if any) never reach a fit.
+    """
+    check_same_models(inner, oof, test)
+    fitted = fit_fold_models(inner, method)
+    return (fitted, *(apply_fold_models(t, fitted) for t in (inner, oof, test)))
+
+
+def _map_summary(fitted: dict[Model, Calibration], method: str) -> dict:
+    if method == "platt":
+        parts = {"slope": {m: c.slope for m, c in fitted.items()},
+                 "intercept": {m: c.intercept for m, c in fitted.items()}}
+    else:
+        parts = {"temperature": {m: c.temperature for m, c in fitted.items()}}
+    return {name: {**summarize(list(values.values())),
+                   "per_fold": {model_key(m): v for m, v in values.items()}}
+            for name, values in parts.items()}
+
+
+def run_calibrate(backbone: str, cfg: CalibrateParams, classify_dir: Path,
+                  manifest_path: Path, out_dir: Path, metrics_path: Path, plots_dir: Path,
+                  log: Callable[[str], None] = print) -> dict:
+    """Calibrate every fold model of ``backbone`` and write every output."""
+    inner = read_predictions(classify_dir / "inner_val.csv", label=True)
+    oof = read_predictions(classify_dir / "oof.csv", label=True)
+    test = read_predictions(classify_dir / "test.csv", label=False)
+    manifest = Manifest.load(manifest_path)
+    fitted, inner_c, oof_c, test_c = calibrate_tables(inner, oof, test, cfg.method)
+
+    test_ids, test_before = ensemble(test_c, sigmoid(test_c.logit))
+    _, test_after = ensemble(test_c, test_c.prob)
+    test_y, _ = manifest.lookup(test_ids, test.path)
+    sets = {
+        "oof_pooled": (oof_c.label, sigmoid(oof_c.logit), oof_c.prob),
+        "test_ensemble": (test_y, test_before, test_after),
+    }
+    metrics: dict = {"backbone": backbone, "method": cfg.method, "n_bins": cfg.n_bins,
+                     "binning": cfg.binning, "fold_models": len(fitted),
+                     **_map_summary(fitted, cfg.method)}
+    for name, (y, before, after) in sets.items():
+        metrics[name] = {
+            "before": calibration_summary(y, before, cfg.n_bins, cfg.binning),
+            "after": calibration_summary(y, after, cfg.n_bins, cfg.binning),
+        }
+
+    for name, table in (("inner_val", inner_c), ("oof", oof_c), ("test", test_c)):
+        atomic_write_text(out_dir / f"{name}.csv", predictions_text(table))
+    atomic_write_text(out_dir / "test_ensemble.csv", table_text(
+        {"image_id": test_ids, "prob_uncalibrated": test_before, "prob": test_after}))
+    write_reliability_plots({"oof": sets["oof_pooled"], "test": sets["test_ensemble"]},
+                            cfg.n_bins, cfg.binning, plots_dir,
+                            title=f"{backbone}: {cfg.method} calibration")
+    atomic_write_json(metrics_path, metrics)
+    if "temperature" in metrics:
+        t = metrics["temperature"]
+        log(f"{backbone}: T = {t['mean']:.3f} +- {t['sd']:.3f} over {t['n']} fold models")
+    for name in sets:
+        before, after = metrics[name]["before"], metrics[name]["after"]
+        log(f"  {name}: ECE {before['ece']:.4f} -> {after['ece']:.4f}, log loss "
+            f"{before['log_loss']:.4f} -> {after['log_loss']:.4f}")
+    return metrics

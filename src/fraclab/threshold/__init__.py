@@ -1,0 +1,1 @@
+"""The `threshold` stage: nested choice of operating points per fold model."""

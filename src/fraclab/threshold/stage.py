@@ -1,0 +1,169 @@
+"""The `threshold` stage for one backbone: nested operating points per fold model.
+
+For each fold model and each criterion of ``threshold.criteria`` the threshold is chosen on
+that model's *calibrated inner-validation* predictions and applied once to its out-of-fold
+predictions; the outer fold never helps to choose. Sensitivity, specificity, precision, F1
+and accuracy are then summarised over the fold models (mean and SD over folds x repeats),
+together with the spread of the chosen thresholds. On the test set the median of the fold
+thresholds is applied to the ensemble probability (mean of the fold models' calibrated
+probabilities), with grouped bootstrap intervals.
+
+Reads ``artifacts/calibrate/<backbone>/{inner_val,oof,test}.csv`` and the manifest; writes
+``metrics/threshold/<backbone>.json`` and ``plots/threshold/<backbone>/``:
+``curves/<metric>.csv`` (each metric against threshold on the pooled out-of-fold
+predictions), ``curves.png`` and ``operating_points.csv`` (one row per criterion).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+
+import numpy as np
+
+from fraclab.calibrate.plots import png_bytes
+from fraclab.calibrate.stage import model_key
+from fraclab.calibrate.tables import (
+    Manifest,
+    Model,
+    PredictionFileError,
+    Predictions,
+    check_same_models,
+    ensemble,
+    read_predictions,
+    table_text,
+)
+from fraclab.evaluate.bootstrap import grouped_bootstrap_ci
+from fraclab.evaluate.metrics import summarize
+from fraclab.evaluate.thresholds import (
+    OPERATING_METRICS,
+    choose_threshold,
+    criterion_label,
+    operating_point,
+    threshold_curve,
+)
+from fraclab.io import atomic_write_bytes, atomic_write_json, atomic_write_text
+from fraclab.params import ThresholdParams
+
+CURVE_METRICS = ("sensitivity", "specificity", "precision", "f1")
+
+
+def choose_fold_thresholds(inner: Predictions, cfg: ThresholdParams
+                           ) -> dict[str, dict[Model, float]]:
+    """Per criterion label, the threshold of each fold model on its own inner-val rows."""
+    chosen: dict[str, dict[Model, float]] = {}
+    for criterion in cfg.criteria:
+        target = cfg.target(criterion)
+        per_model = chosen[criterion_label(criterion, target)] = {}
+        for model in inner.models():
+            rows = inner.of_model(model)
+            try:
+                per_model[model] = choose_threshold(inner.label[rows], inner.prob[rows],
+                                                    criterion, target)
+            except ValueError as err:
+                raise PredictionFileError(f"{inner.path}: repeat {model[0]} fold {model[1]}, "
+                                          f"criterion {criterion}: {err}") from None
+    return chosen
+
+
+def score_out_of_fold(oof: Predictions, thresholds: dict[Model, float]
+                      ) -> dict[str, list[float]]:
+    """Each fold model's threshold applied once to its out-of-fold rows: metric -> values."""
+    values: dict[str, list[float]] = {name: [] for name in OPERATING_METRICS}
+    for model, threshold in sorted(thresholds.items()):
+        rows = oof.of_model(model)
+        try:
+            point = operating_point(oof.label[rows], oof.prob[rows], threshold)
+        except ValueError as err:
+            raise PredictionFileError(f"{oof.path}: repeat {model[0]} fold {model[1]}: "
+                                      f"{err}") from None
+        for name in OPERATING_METRICS:
+            values[name].append(point[name])
+    return values
+
+
+def _test_intervals(y: np.ndarray, p: np.ndarray, groups: np.ndarray, threshold: float,
+                    n_boot: int, seed: int) -> dict[str, dict[str, float]]:
+    # One grouped bootstrap per metric; the same seed gives every metric the same resamples
+    # (see grouped_bootstrap_ci), so the intervals describe the same replications.
+    out = {}
+    for name in OPERATING_METRICS:
+        def metric(yb: np.ndarray, pb: np.ndarray, name: str = name) -> float:
+            return operating_point(yb, pb, threshold)[name]
+
+        out[name] = grouped_bootstrap_ci(metric, y, p, groups, n_boot=n_boot, seed=seed)
+    return out
+
+
+def run_threshold(backbone: str, cfg: ThresholdParams, seed: int, calibrate_dir: Path,
+                  manifest_path: Path, metrics_path: Path, plots_dir: Path,
+                  log: Callable[[str], None] = print) -> dict:
+    """Choose, apply and score every criterion for ``backbone``; write every output."""
+    inner = read_predictions(calibrate_dir / "inner_val.csv", label=True, prob=True)
+    oof = read_predictions(calibrate_dir / "oof.csv", label=True, prob=True)
+    test = read_predictions(calibrate_dir / "test.csv", label=False, prob=True)
+    check_same_models(inner, oof, test)
+    manifest = Manifest.load(manifest_path)
+    test_ids, test_p = ensemble(test, test.prob)
+    test_y, test_groups = manifest.lookup(test_ids, test.path)
+
+    metrics: dict = {"backbone": backbone, "seed": seed}
+    table: dict[str, list] = {"criterion": [], "threshold": [], "threshold_sd": []}
+    for label, per_model in choose_fold_thresholds(inner, cfg).items():
+        thresholds = [per_model[m] for m in sorted(per_model)]
+        oof_values = score_out_of_fold(oof, per_model)
+        test_threshold = float(np.median(thresholds))
+        test_point = _test_intervals(test_y, test_p, test_groups, test_threshold,
+                                     cfg.n_boot, seed)
+        metrics[label] = {
+            "threshold": {**summarize(thresholds), "median": test_threshold,
+                          "per_fold": {model_key(m): per_model[m] for m in sorted(per_model)}},
+            "oof": {name: summarize(v) for name, v in oof_values.items()},
+            "test": {"threshold": test_threshold, **test_point},
+        }
+        table["criterion"].append(label)
+        table["threshold"].append(test_threshold)
+        table["threshold_sd"].append(metrics[label]["threshold"]["sd"])
+        for name in OPERATING_METRICS:
+            for key, value in (("oof_mean", metrics[label]["oof"][name]["mean"]),
+                               ("oof_sd", metrics[label]["oof"][name]["sd"]),
+                               ("test", test_point[name]["value"]),
+                               ("test_ci_low", test_point[name]["ci_low"]),
+                               ("test_ci_high", test_point[name]["ci_high"])):
+                table.setdefault(f"{name}_{key}", []).append(value)
+        log(f"{backbone} {label}: threshold {test_threshold:.3f} "
+            f"(fold SD {metrics[label]['threshold']['sd']:.3f}); out-of-fold sensitivity "
+            f"{metrics[label]['oof']['sensitivity']['mean']:.3f}, specificity "
+            f"{metrics[label]['oof']['specificity']['mean']:.3f}")
+
+    curve = threshold_curve(oof.label, oof.prob)
+    for name in CURVE_METRICS:
+        atomic_write_text(plots_dir / "curves" / f"{name}.csv",
+                          table_text({"threshold": curve["threshold"], name: curve[name]}))
+    atomic_write_text(plots_dir / "operating_points.csv", table_text(table))
+    atomic_write_bytes(plots_dir / "curves.png",
+                       _curves_png(curve, dict(zip(table["criterion"], table["threshold"],
+                                                   strict=True)), backbone))
+    atomic_write_json(metrics_path, metrics)
+    return metrics
+
+
+def _curves_png(curve: dict[str, np.ndarray], chosen: dict[str, float], backbone: str) -> bytes:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(7, 4.5), constrained_layout=True)
+    for name in CURVE_METRICS:
+        ax.plot(curve["threshold"], curve[name], label=name, drawstyle="steps-pre")
+    for k, (label, threshold) in enumerate(chosen.items()):
+        ax.axvline(threshold, color=f"C{k + len(CURVE_METRICS)}", linestyle=":", linewidth=1)
+        ax.annotate(label, (threshold, 1.0 - 0.06 * k), fontsize=8, rotation=0,
+                    xytext=(2, 0), textcoords="offset points")
+    ax.set_xlim(0, 1)
+    ax.set_ylim(0, 1.05)
+    ax.set_xlabel("threshold (calibrated probability; predicted positive when p >= threshold)")
+    ax.set_title(f"{backbone}: pooled out-of-fold; dotted: test thresholds per criterion")
+    ax.legend(loc="lower left", fontsize=8)
+    return png_bytes(fig)
