@@ -78,11 +78,12 @@ def read_dicom(path: Path) -> DicomPixels:
     except Exception as err:  # pydicom raises many types for truncated or garbled headers
         raise ImageError(path, f"cannot read DICOM header ({type(err).__name__}: {err})") from None
     if "PixelData" not in ds:
-        raise ImageError(path, "DICOM file has no pixel data")
+        raise ImageError(path, "DICOM file has no pixel data (truncated, or not an image)")
     frames = int(ds.get("NumberOfFrames", 1) or 1)
     if frames != 1:
         raise ImageError(path, f"DICOM file has {frames} frames; expected one radiograph")
-    syntax = ds.file_meta.get("TransferSyntaxUID") if "file_meta" in ds else None
+    meta = getattr(ds, "file_meta", None)
+    syntax = meta.get("TransferSyntaxUID") if meta is not None else None
     try:
         raw = ds.pixel_array
     except Exception as err:  # plugin, codec and size errors all mean "cannot decode"

@@ -100,7 +100,7 @@ def split_unassigned(labels: Sequence[int], groups: Sequence[str], splits: Seque
     group is never cut. The other groups go through scikit-learn's ``StratifiedGroupKFold``
     with up to ``max_folds`` folds (shuffled with ``seed``); each fold goes to one split, in
     proportion to ``fractions`` (split -> share). With fewer than two such groups they all
-    go to train.
+    go to train. (Up to ``max_folds``, and no more than half the number of groups.)
 
     Returns
     -------
@@ -122,7 +122,8 @@ def split_unassigned(labels: Sequence[int], groups: Sequence[str], splits: Seque
         for i in free:
             result[i] = "train"
         return result
-    n_folds = min(max_folds, n_groups)
+    # At least two groups a fold on average, so each fold can hold both labels.
+    n_folds = min(max_folds, max(2, n_groups // 2))
     counts = fold_counts(fractions, n_folds)
     fold_split = [s for s in sorted(counts) for _ in range(counts[s])]
     splitter = StratifiedGroupKFold(n_splits=n_folds, shuffle=True, random_state=seed)
