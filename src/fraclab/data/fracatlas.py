@@ -35,8 +35,8 @@ IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".dcm"}
 
 
 def fracatlas_root(root: Path) -> Path:
-    """The folder holding ``dataset.csv``: ``root`` itself or ``root/FracAtlas``."""
-    return root if (root / "dataset.csv").is_file() else root / FOLDER
+    """The dataset folder: ``root/FracAtlas`` when it exists, else ``root`` itself."""
+    return root / FOLDER if (root / FOLDER).is_dir() else root
 
 
 def is_fracatlas(root: Path) -> bool:
@@ -141,15 +141,16 @@ def read_fracatlas(root: Path, on_bad: str = "error") -> ImportedDataset:
         if path in listed:
             raise DatasetError(f"{where}: image_id {name} is listed twice")
         listed.add(path)
+        # Take its boxes and split entry first: a missing image is one problem, not three.
+        image_boxes = tuple(boxes.pop(path.name, ()))
+        split = split_of.pop(path.name, UNASSIGNED)
         if not path.is_file():
             bad(csv_path, f"line {number}: image {name} is listed but missing on disk "
                           f"(expected {path})")
             continue
-        image_boxes = tuple(boxes.pop(path.name, ()))
         if image_boxes and not fractured:
             bad(base / COCO, f"{name} has boxes but dataset.csv marks it not fractured")
             continue
-        split = split_of.pop(path.name, UNASSIGNED)
         if split != UNASSIGNED and not fractured:
             bad(base / SPLIT_FOLDER, f"{name} is in {split}.csv but is not fractured "
                                      f"(the split files list fractured images only)")

@@ -93,7 +93,7 @@ def read_grazpedwri(root: Path, on_bad: str = "error") -> ImportedDataset:
     for stem in sorted(set(images) - listed):
         bad(images[stem], "image is not listed in dataset.csv")
     for path in sorted(label_dir.glob("*.txt")):
-        if path.stem not in images:
+        if path.stem not in images and path.stem not in listed:  # listed: reported above
             bad(path, "label file refers to an image that is not on disk")
     if not records:
         raise DatasetError(f"{csv_path}: no images")

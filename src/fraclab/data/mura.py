@@ -29,8 +29,8 @@ _SITE = re.compile(r"^XR_([A-Z]+)$")
 
 
 def mura_root(root: Path) -> Path:
-    """The folder holding the CSV files: ``root`` itself or ``root/MURA-v1.1``."""
-    return root if (root / "train_image_paths.csv").is_file() else root / FOLDER
+    """The folder holding the CSV files: ``root/MURA-v1.1`` when it exists, else ``root``."""
+    return root / FOLDER if (root / FOLDER).is_dir() else root
 
 
 def is_mura(root: Path) -> bool:
