@@ -41,6 +41,7 @@ def project(tmp_path_factory) -> Path:
     params["data"]["image_size"] = 32
     params["classify"].update(backbones=["mobilenet_v3_small"], folds=2, repeats=1, epochs=2,
                               batch_size=16, n_boot=100, val_fraction=0.3)
+    params["threshold"]["n_boot"] = 100
     (root / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
     run(["fraclab", "synth", "--out", "data", "--n-patients", "30", "--size", "96"], root)
     run(["dvc", "add", "-q", "data"], root)
@@ -59,10 +60,25 @@ def test_repro_runs_every_stage_and_is_deterministic(project):
     assert metrics["images"] == len(meta)
     assert metrics["groups"] == len({line.split(",")[2] for line in meta})  # patient ids
     assert metrics["groups_spanning_splits"] == 0
+    calibrated = json.loads((project / "metrics/calibrate/mobilenet_v3_small.json").read_text())
+    assert calibrated["fold_models"] == 2 and calibrated["temperature"]["min"] > 0
+    assert 0 <= calibrated["oof_pooled"]["after"]["ece"] <= 1
+    operating = json.loads((project / "metrics/threshold/mobilenet_v3_small.json").read_text())
+    assert 0 <= operating["youden"]["test"]["sensitivity"]["value"] <= 1
+    # Every declared plot renders: `dvc plots show` finds the files and the fields.
+    plots = json.loads(run(["dvc", "plots", "show", "--json"], project))
+    assert not plots.get("errors"), plots.get("errors")
+    for name in ("calibrate/mobilenet_v3_small/reliability/oof_after.csv",
+                 "threshold/mobilenet_v3_small/curves/f1.csv",
+                 "threshold/mobilenet_v3_small/operating_points.csv"):
+        assert plots["data"][f"plots/{name}"], name
     first = {p: (project / p).read_bytes() for p in
              ("metrics/data.json", "artifacts/prepared/manifest.csv",
               "artifacts/prepared/images.npy", "artifacts/classify/mobilenet_v3_small/oof.csv",
-              "metrics/classify/mobilenet_v3_small.json")}
+              "metrics/classify/mobilenet_v3_small.json",
+              "artifacts/calibrate/mobilenet_v3_small/test.csv",
+              "metrics/calibrate/mobilenet_v3_small.json",
+              "metrics/threshold/mobilenet_v3_small.json")}
     assert "didn't change" in run(["dvc", "repro"], project)
     run(["dvc", "repro", "--force"], project)
     again = {p: (project / p).read_bytes() for p in first}
@@ -82,3 +98,6 @@ def test_experiment_changes_params_and_metrics_diff_sees_it(project):
     assert groups["new"] == images > groups["old"]
     shown = run(["dvc", "exp", "show", "--csv"], project)
     assert "per-image" in shown and "data.group_by" in shown
+    # The calibration and operating-point columns the experiments table is meant to show.
+    for column in ("temperature.mean", "oof_pooled.after.ece", "youden.test.threshold"):
+        assert column in shown, column
