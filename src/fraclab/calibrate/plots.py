@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 
@@ -11,11 +12,14 @@ from fraclab.calibrate.tables import table_text
 from fraclab.evaluate.metrics import reliability_table
 from fraclab.io import atomic_write_bytes, atomic_write_text
 
+if TYPE_CHECKING:
+    from matplotlib.figure import Figure
+
 Sets = dict[str, tuple[np.ndarray, np.ndarray, np.ndarray]]  # split -> (y, before, after)
 RELIABILITY_COLUMNS = ("bin", "lower", "upper", "mean_predicted", "observed_fraction", "count")
 
 
-def png_bytes(fig) -> bytes:
+def png_bytes(fig: Figure) -> bytes:
     """The figure as PNG bytes, without a timestamp or version (reruns give equal bytes)."""
     import matplotlib.pyplot as plt
 
