@@ -93,14 +93,15 @@ def fold_counts(fractions: dict[str, float], n_folds: int) -> dict[str, int]:
 
 def split_unassigned(labels: Sequence[int], groups: Sequence[str], splits: Sequence[str],
                      fractions: dict[str, float], seed: int, unassigned: str,
-                     max_folds: int = 100) -> list[str]:
+                     max_folds: int = 20) -> list[str]:
     """Give every ``unassigned`` image a split, whole groups at a time, stratified by label.
 
     A group that already has images in a split joins that split (its most common one), so a
     group is never cut. The other groups go through scikit-learn's ``StratifiedGroupKFold``
     with up to ``max_folds`` folds (shuffled with ``seed``); each fold goes to one split, in
     proportion to ``fractions`` (split -> share). With fewer than two such groups they all
-    go to train. (Up to ``max_folds``, and no more than half the number of groups.)
+    go to train. (Up to ``max_folds`` folds, i.e. shares in steps of 5 % by default: the
+    splitter's cost grows with groups x folds; and no more than half the number of groups.)
 
     Returns
     -------
