@@ -6,7 +6,7 @@ import dataclasses
 from pathlib import Path
 from typing import Any, TypeVar
 
-import yaml
+from ruamel.yaml import YAML, YAMLError
 
 
 class ParamsError(ValueError):
@@ -21,9 +21,11 @@ def load_params(path: Path | str = "params.yaml") -> dict[str, Any]:
     path = Path(path)
     if not path.is_file():
         raise ParamsError(f"{path}: params file not found")
+    # YAML 1.2, as DVC reads and writes params.yaml: under PyYAML's YAML 1.1 a value that
+    # `dvc exp run -S` wrote back unquoted would change type (`yes` -> True, `1e-3` -> str).
     try:
-        params = yaml.safe_load(path.read_text()) or {}
-    except yaml.YAMLError as err:
+        params = YAML(typ="safe", pure=True).load(path.read_text()) or {}
+    except YAMLError as err:
         raise ParamsError(f"{path}: not valid YAML ({err})") from None
     if not isinstance(params, dict):
         raise ParamsError(f"{path}: top level must be a mapping")
@@ -242,3 +244,105 @@ class ThresholdParams:
         """The target of ``criterion`` (None for youden and f1)."""
         return {"sens": self.sens_target, "spec": self.spec_target,
                 "fixed": self.fixed}.get(criterion)
+
+
+YOLO_SIZES = ("n", "s", "m", "l", "x")  # YOLOv8 model scales (yolov8<size>.yaml)
+YOLO_OPTIMIZERS = {"sgd": "SGD", "adam": "Adam", "adamw": "AdamW"}  # ours -> Ultralytics' name
+
+
+@dataclasses.dataclass(frozen=True)
+class DetectAugmentParams:
+    """Ultralytics' training augmentation (train batches only); grayscale: no hue/saturation."""
+
+    mosaic: float = 1.0  # probability of a 2x2 mosaic of four training images
+    fliplr: float = 0.5  # probability of a horizontal flip
+    degrees: float = 0.0  # rotation, uniform in +-degrees
+    translate: float = 0.1  # translation, fraction of the image side
+    scale: float = 0.5  # zoom gain, uniform in 1 +- scale
+    hsv_v: float = 0.4  # brightness gain fraction
+
+    def __post_init__(self) -> None:
+        for key in ("mosaic", "fliplr"):
+            if not 0 <= getattr(self, key) <= 1:
+                raise ValueError(f"augment.{key} is a probability, got {getattr(self, key)}")
+        for key in ("degrees", "translate", "scale", "hsv_v"):
+            if getattr(self, key) < 0:
+                raise ValueError(f"augment.{key} must be >= 0, got {getattr(self, key)}")
+        if self.translate > 1 or self.scale >= 1 or self.hsv_v > 1:
+            raise ValueError("need augment.translate <= 1, augment.scale < 1, augment.hsv_v <= 1")
+
+
+@dataclasses.dataclass(frozen=True)
+class DetectParams:
+    """The `detect:` section: YOLOv8 sizes, weights and every Ultralytics training knob we set."""
+
+    sizes: list = dataclasses.field(default_factory=lambda: ["n", "s", "m"])
+    weights: str = "scratch"
+    imgsz: int = 160
+    epochs: int | dict = 30
+    patience: int = 10
+    batch: int = 16
+    nbs: int = 16
+    optimizer: str = "adamw"
+    lr0: float = 0.002
+    lrf: float = 0.1
+    momentum: float = 0.9
+    weight_decay: float = 0.0005
+    warmup_epochs: float = 1.0
+    close_mosaic: int = 5
+    augment: DetectAugmentParams = dataclasses.field(default_factory=DetectAugmentParams)
+    cache: bool = True
+    device: str = "auto"
+    workers: int | str = "auto"
+    threads: int | str = "auto"
+    n_plot_images: int = 6
+
+    def __post_init__(self) -> None:
+        if isinstance(self.augment, dict):
+            object.__setattr__(self, "augment",
+                               section(DetectAugmentParams, {"detect.augment": self.augment},
+                                       "detect.augment"))
+        if not isinstance(self.sizes, list) or not self.sizes:
+            raise ValueError("sizes must be a non-empty list of YOLOv8 size letters")
+        for size in self.sizes:
+            check_yolo_size(size)
+        if self.weights not in ("scratch", "pretrained") and not self.weights.strip():
+            raise ValueError("weights is scratch, pretrained or a path")
+        if self.imgsz % 32 or not 32 <= self.imgsz <= 2048:
+            lower, upper = max(32, self.imgsz // 32 * 32), max(32, -(-self.imgsz // 32) * 32)
+            raise ValueError(f"imgsz must be a multiple of 32 (YOLOv8's largest stride) in "
+                             f"32..2048, got {self.imgsz}; use {lower} or {upper}")
+        epochs = self.epochs if isinstance(self.epochs, dict) else {"any size": self.epochs}
+        for key, value in epochs.items():
+            if key != "any size":
+                check_yolo_size(key)
+            if not isinstance(value, int) or isinstance(value, bool) or value < 1:
+                raise ValueError(f"epochs ({key}) must be an integer >= 1, got {value!r}")
+        _choice("optimizer", self.optimizer, tuple(YOLO_OPTIMIZERS))
+        _choice("device", self.device, ("auto", "cpu", "cuda", "mps"))
+        if self.patience < 1 or self.batch < 1 or self.nbs < 1 or self.n_plot_images < 0:
+            raise ValueError("need patience >= 1, batch >= 1, nbs >= 1, n_plot_images >= 0")
+        if self.lr0 <= 0 or not 0 < self.lrf <= 1 or not 0 <= self.momentum < 1:
+            raise ValueError("need lr0 > 0, 0 < lrf <= 1 and 0 <= momentum < 1")
+        if self.weight_decay < 0 or self.warmup_epochs < 0 or self.close_mosaic < 0:
+            raise ValueError("weight_decay, warmup_epochs and close_mosaic must be >= 0")
+        for key in ("workers", "threads"):
+            value = getattr(self, key)
+            if value != "auto" and (not isinstance(value, int) or isinstance(value, bool)
+                                    or value < (0 if key == "workers" else 1)):
+                raise ValueError(f"{key} is 'auto' or an integer (>= {int(key == 'threads')}), "
+                                 f"got {value!r}")
+
+    def epochs_for(self, size: str) -> int:
+        """Epochs for one model size (``epochs`` is one number or a mapping size -> number)."""
+        if isinstance(self.epochs, int):
+            return self.epochs
+        if size not in self.epochs:
+            raise ParamsError(f"params.yaml: detect.epochs has no entry for size {size!r}")
+        return self.epochs[size]
+
+
+def check_yolo_size(size: object) -> None:
+    """Raise ValueError naming the valid letters when ``size`` is not a YOLOv8 scale."""
+    if size not in YOLO_SIZES:
+        raise ValueError(f"unknown YOLOv8 size {size!r}; valid: {', '.join(YOLO_SIZES)}")

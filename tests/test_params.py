@@ -1,0 +1,24 @@
+"""params.yaml is read as DVC writes it (YAML 1.2), so `dvc exp run -S` cannot change types."""
+
+from pathlib import Path
+
+from fraclab.params import ClassifyParams, DataParams, load_params, section
+
+
+def test_values_dvc_writes_unquoted_keep_their_type(tmp_path: Path) -> None:
+    # What `dvc exp run -S classify.lr=1e-3` and a round trip of the folder names leave behind.
+    path = tmp_path / "params.yaml"
+    path.write_text("data:\n  positive_folders: [fractured, yes, '1']\n"
+                    "  negative_folders: [normal, no, '0']\n"
+                    "classify:\n  lr: 1e-3\n  weight_decay: 1.0e-4\n")
+    params = load_params(path)
+    data = section(DataParams, params, "data")
+    assert list(data.positive_folders) == ["fractured", "yes", "1"]
+    assert list(data.negative_folders) == ["normal", "no", "0"]
+    classify = section(ClassifyParams, params, "classify")
+    assert classify.lr == 0.001 and classify.weight_decay == 0.0001
+
+
+def test_the_committed_params_equal_the_defaults() -> None:
+    params = load_params(Path(__file__).parents[1] / "params.yaml")
+    assert section(DataParams, params, "data") == DataParams()
