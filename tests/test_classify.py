@@ -40,6 +40,9 @@ def test_single_logit_head(name):
     model.eval()
     assert model(torch.zeros(2, 3, 64, 64)).shape == (2, 1)
     assert any(p is q for p in head.parameters() for q in model.parameters())
+    # MobileNetV3 ships with momentum 0.01: too slow for a few hundred steps per fold.
+    norms = [m for m in model.modules() if isinstance(m, torch.nn.BatchNorm2d)]
+    assert norms and {m.momentum for m in norms} == {0.1}
 
 
 @pytest.fixture
