@@ -1,0 +1,173 @@
+"""Everything the report says, read from the stages' metrics and plots files.
+
+The report computes no metric of its own: every number comes from a file a stage wrote (the
+backbone comparisons are computed here from the calibrated prediction files, with the same
+functions as ``fraclab compare-backbones``). Backbones and YOLO sizes are the ones in
+``params.yaml``, never a glob of the folders, so files left over from an earlier run with
+other settings are never reported as current.
+"""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+import json
+import platform
+import subprocess
+from dataclasses import dataclass, field
+from importlib import metadata
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+#: Packages whose versions decide the numbers (shown in the run facts).
+PACKAGES = ("torch", "torchvision", "ultralytics", "dvc", "dvclive", "scikit-learn", "numpy",
+            "scipy", "matplotlib", "pillow")
+
+
+class ReportInputError(ValueError):
+    """A metrics or plots file the report needs is missing or unreadable."""
+
+
+def read_json(path: Path) -> dict[str, Any]:
+    """A JSON object from ``path``, or a :class:`ReportInputError` naming the file."""
+    if not path.is_file():
+        raise ReportInputError(f"{path}: not found; run the stage that writes it first "
+                               "(`dvc repro`)")
+    try:
+        data = json.loads(path.read_text())
+    except (OSError, json.JSONDecodeError) as err:
+        raise ReportInputError(f"{path}: not readable JSON ({err})") from None
+    if not isinstance(data, dict):
+        raise ReportInputError(f"{path}: expected a JSON object")
+    return data
+
+
+def read_table(path: Path, delimiter: str = ",") -> dict[str, list[str]]:
+    """The columns of a CSV/TSV file as lists of strings (header row required)."""
+    if not path.is_file():
+        raise ReportInputError(f"{path}: not found; run the stage that writes it first "
+                               "(`dvc repro`)")
+    with path.open(newline="") as f:
+        reader = csv.DictReader(f, delimiter=delimiter)
+        columns: dict[str, list[str]] = {name: [] for name in reader.fieldnames or ()}
+        for row in reader:
+            for name in columns:
+                columns[name].append(row[name])
+    return columns
+
+
+def numbers(table: dict[str, list[str]], column: str, path: Path) -> np.ndarray:
+    """One column of :func:`read_table` as floats, or an error naming the file and column."""
+    if column not in table:
+        raise ReportInputError(f"{path}: no column {column!r} (found {list(table)})")
+    try:
+        return np.array([float(v) for v in table[column]], dtype=np.float64)
+    except ValueError as err:
+        raise ReportInputError(f"{path}: column {column!r}: {err}") from None
+
+
+def params_digest(params: dict[str, Any]) -> str:
+    """First 12 hex digits of SHA-256 over the params as canonical JSON (key order ignored)."""
+    text = json.dumps(params, sort_keys=True, separators=(",", ":"), default=str)
+    return hashlib.sha256(text.encode()).hexdigest()[:12]
+
+
+def git_revision(root: Path) -> str:
+    """``HEAD``'s commit and whether the working tree differs from it, or why unknown."""
+    try:
+        head = subprocess.run(["git", "rev-parse", "HEAD"], cwd=root, capture_output=True,
+                              text=True, check=True, timeout=30).stdout.strip()
+        # Outputs of the running pipeline (metrics/, plots/) are expected to differ: only
+        # tracked source and settings count as "uncommitted changes".
+        status = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no", "--",
+                                 ".", ":!metrics", ":!plots", ":!dvc.lock"], cwd=root,
+                                capture_output=True, text=True, check=True,
+                                timeout=30).stdout.strip()
+    except (OSError, subprocess.SubprocessError):
+        return "unknown (not a git checkout)"
+    return f"{head[:12]}{' + uncommitted changes' if status else ''}"
+
+
+def package_versions() -> dict[str, str]:
+    """Python and the installed versions of :data:`PACKAGES`."""
+    versions = {"python": platform.python_version()}
+    for name in PACKAGES:
+        try:
+            versions[name] = metadata.version(name)
+        except metadata.PackageNotFoundError:
+            versions[name] = "not installed"
+    return versions
+
+
+@dataclass
+class Facts:
+    """What the stages wrote, keyed by backbone and YOLO size."""
+
+    root: Path
+    params: dict[str, Any]
+    data: dict[str, Any]  # metrics/data.json
+    synthetic: bool  # the dataset folder holds fraclab synth's synth.json
+    backbones: list[str]
+    classify: dict[str, dict[str, Any]]
+    calibrate: dict[str, dict[str, Any]]
+    threshold: dict[str, dict[str, Any]]
+    sizes: list[str]  # detect.sizes (empty when params.yaml has no detect section)
+    detect: dict[str, dict[str, Any]]  # sizes whose metrics file exists
+    detect_missing: list[str] = field(default_factory=list)  # sizes without a metrics file
+
+    @property
+    def has_boxes(self) -> bool:
+        """Whether the dataset has boxes at all (MURA and class folders do not)."""
+        return bool(self.data.get("dataset", {}).get("has_boxes", True))
+
+    @property
+    def detect_ran(self) -> dict[str, dict[str, Any]]:
+        """The sizes that trained and were evaluated (not skipped)."""
+        return {s: m for s, m in self.detect.items() if not m.get("skipped")}
+
+    def path(self, *parts: str) -> Path:
+        return self.root.joinpath(*parts)
+
+
+def _names(values: Any, key: str) -> list[str]:
+    if values is None:
+        return []
+    if not isinstance(values, list) or not all(isinstance(v, str) for v in values):
+        raise ReportInputError(f"params.yaml: {key} must be a list of names, got {values!r}")
+    return list(values)
+
+
+def load_facts(root: Path, params: dict[str, Any]) -> Facts:
+    """Read every metrics file of the current settings under ``root``.
+
+    Classification, calibration and operating points are required (the report is
+    about them); localisation is optional: a missing ``detect`` section or metrics file is
+    reported as "not run", a skipped one with the stage's reason.
+    """
+    backbones = _names(params.get("classify", {}).get("backbones"), "classify.backbones")
+    if not backbones:
+        raise ReportInputError("params.yaml: classify.backbones is empty or missing")
+    sizes = _names((params.get("detect") or {}).get("sizes"), "detect.sizes")
+    data = read_json(root / "metrics" / "data.json")
+    dataset_path = Path(str(data.get("dataset", {}).get("path", "data")))
+    dataset_path = dataset_path if dataset_path.is_absolute() else root / dataset_path
+    detect, missing = {}, []
+    for size in sizes:
+        path = root / "metrics" / "detect" / f"{size}.json"
+        if path.is_file():
+            detect[size] = read_json(path)
+        else:
+            missing.append(size)
+    return Facts(
+        root=root, params=params, data=data,
+        synthetic=(dataset_path / "synth.json").is_file(),
+        backbones=backbones,
+        classify={b: read_json(root / "metrics" / "classify" / f"{b}.json") for b in backbones},
+        calibrate={b: read_json(root / "metrics" / "calibrate" / f"{b}.json")
+                   for b in backbones},
+        threshold={b: read_json(root / "metrics" / "threshold" / f"{b}.json")
+                   for b in backbones},
+        sizes=sizes, detect=detect, detect_missing=missing,
+    )

@@ -1,0 +1,365 @@
+"""The six sections of the report, built from :class:`~fraclab.report.facts.Facts`.
+
+Order (as the issue asks): run facts, classification, calibration, operating points,
+localisation, limitations. Every number is formatted from a metrics file; figures come from
+:mod:`fraclab.report.figures`.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fraclab.evaluate.metrics import METRIC_NAMES
+from fraclab.report import figures, plotdata
+from fraclab.report.document import Bullets, Document, Figure, Paragraph, Section, Table
+from fraclab.report.facts import Facts, git_revision, package_versions, params_digest
+from fraclab.report.fmt import interval, mean_sd, num, p_value, seconds, value_ci
+from fraclab.report.summary import best_size, limitations, localisation_status
+
+METRIC_TITLES = {"auroc": "AUROC", "average_precision": "average precision",
+                 "brier": "Brier score", "accuracy": "accuracy", "precision": "precision",
+                 "recall": "recall (sensitivity)", "specificity": "specificity", "f1": "F1",
+                 "ece": "ECE"}
+OPERATING = ("sensitivity", "specificity", "precision", "f1")
+CI_NOTE = ("Intervals are 95 % percentile intervals of a bootstrap that resamples groups "
+           "(patients), so images of one patient stay together.")
+
+
+def _joined(values: dict[str, Any]) -> str:
+    """``a (x, y), b (z)``: each distinct value with the names that have it."""
+    by_value: dict[str, list[str]] = {}
+    for name, value in values.items():
+        by_value.setdefault(str(value), []).append(name)
+    if len(by_value) == 1:
+        return next(iter(by_value))
+    return "; ".join(f"{v} ({', '.join(names)})" for v, names in by_value.items())
+
+
+# 1. Run facts ---------------------------------------------------------------------------
+
+def run_facts(facts: Facts) -> Section:
+    data = facts.data
+    dataset = data.get("dataset", {})
+    detect = facts.detect_ran
+    versions = package_versions()
+    rows = [
+        ("git revision", git_revision(facts.root)),
+        ("params digest", f"{params_digest(facts.params)} (SHA-256 of params.yaml as "
+                          "canonical JSON, first 12 hex digits)"),
+        ("seed", str(facts.params.get("seed", 0))),
+        ("dataset", f"{dataset.get('path', '?')} (format {dataset.get('format', '?')}"
+                    f"{', synthetic' if facts.synthetic else ''})"),
+        ("box classes", ", ".join(dataset.get("classes", [])) or "none"),
+        ("groups from", str(dataset.get("group_source", "?"))),
+        ("classifier weights", _joined({b: "ImageNet pretrained" if m.get("pretrained") ==
+                                        "imagenet" else ("from scratch" if m.get("pretrained")
+                                                         == "none" else m.get("pretrained"))
+                                        for b, m in facts.classify.items()})),
+        ("detector weights", _joined({f"YOLOv8{s}": "Ultralytics pretrained (COCO)" if
+                                      m.get("weights") == "pretrained" else m.get("weights")
+                                      for s, m in detect.items()}) if detect else "n/a"),
+        ("device", _joined({**{b: m.get("device") for b, m in facts.classify.items()},
+                            **{f"YOLOv8{s}": m["training"].get("device")
+                               for s, m in detect.items()}})),
+        ("packages", ", ".join(f"{k} {v}" for k, v in versions.items())),
+    ]
+    blocks: list = [Table("Run", ("item", "value"), tuple(rows))]
+
+    split_rows = []
+    for split, c in data["splits"].items():
+        split_rows.append((split, str(c["images"]), str(c["fractured"]), str(c["normal"]),
+                           f"{c['fractured'] / c['images']:.1%}" if c["images"] else "n/a",
+                           str(c["groups"]), str(sum(c.get("boxes", {}).values()))))
+    split_rows.append(("all", str(data["images"]), str(data["fractured"]), str(data["normal"]),
+                       f"{data['fractured_share']:.1%}", str(data["groups"]),
+                       str(sum(sum(c.get("boxes", {}).values())
+                               for c in data["splits"].values()))))
+    blocks.append(Table("Dataset audit (after prepare)",
+                        ("split", "images", "fractured", "normal", "fractured share", "groups",
+                         "boxes"), tuple(split_rows),
+                        note="Classification cross-validates on train + valid and holds out "
+                             "test; detection uses the three splits as they are."))
+    blocks.append(Bullets(tuple(_leakage(data))))
+    blocks.append(Table("Stage wall times", ("stage", "wall time", "throughput"),
+                        tuple(_wall_times(facts)),
+                        note="Stages that do not record their time are listed as such."))
+    return Section("Run facts", blocks)
+
+
+def _leakage(data: dict[str, Any]) -> list[str]:
+    shipped = data.get("as_shipped", {})
+    near = data.get("near_duplicates", {})
+    items = [
+        f"Groups spanning two splits: {shipped.get('groups_spanning_splits', 'n/a')} as "
+        f"shipped ({shipped.get('images_in_spanning_groups', 'n/a')} images), "
+        f"{data.get('groups_spanning_splits', 'n/a')} after prepare "
+        f"(resplit: {str(data.get('resplit', False)).lower()}: "
+        + ("straddling groups are moved wholly into one split)." if data.get("resplit")
+           else "straddling groups are left where the dataset put them)."),
+        f"Byte-identical files across splits: "
+        f"{shipped.get('duplicate_sets_across_splits', 'n/a')} sets as shipped, "
+        f"{data.get('duplicate_sets_across_splits', 'n/a')} after prepare.",
+    ]
+    if near:
+        items.append(
+            f"Near-duplicate pairs across splits (256-bit perceptual hash, <= "
+            f"{near.get('max_distance', '?')} bits): "
+            f"{shipped.get('near_duplicate_pairs_across_splits', 'n/a')} as shipped, "
+            f"{data.get('near_duplicate_pairs_across_splits', 'n/a')} after prepare "
+            f"(dedupe: {data.get('dedupe', 'report')}).")
+    else:
+        items.append("Near-duplicates: not audited by the prepare run that wrote "
+                     "metrics/data.json.")
+    if shipped.get("unassigned"):
+        items.append(f"{shipped['unassigned']} images shipped without a split were split "
+                     "by group.")
+    items.append(f"Unreadable input files skipped: {data.get('skipped', 0)}.")
+    return items
+
+
+def _wall_times(facts: Facts) -> list[tuple[str, str, str]]:
+    rows = [("prepare", "not recorded", "")]
+    for b, m in facts.classify.items():
+        t = m.get("training", {})
+        rows.append((f"classify-cv@{b}", seconds(t.get("wall_seconds")),
+                     f"{num(t.get('train_images_per_second'), 0)} training images/s"))
+    rows += [(f"calibrate@{b}, threshold@{b}", "not recorded", "") for b in facts.backbones]
+    for s, m in facts.detect.items():
+        t = m.get("training", {})
+        rows.append((f"detect@{s}", seconds(m.get("wall_seconds")),
+                     f"{num(t.get('train_images_per_second'), 0)} training images/s"
+                     if t else "skipped"))
+    return rows
+
+
+# 2. Classification ----------------------------------------------------------------------
+
+def classification(facts: Facts, comparisons: list[dict[str, Any]]) -> Section:
+    first = facts.classify[facts.backbones[0]]
+    ece_bins = facts.params.get("classify", {}).get("ece_bins", 10)
+    rows = []
+    for name in METRIC_NAMES:
+        for b in facts.backbones:
+            m = facts.classify[b]
+            rows.append((METRIC_TITLES.get(name, name), b, mean_sd(m["per_fold"][name]),
+                         value_ci(m["oof_pooled"][name]), value_ci(m["test_ensemble"][name])))
+    blocks: list = [
+        Paragraph(f"{first['repeats']} repeat(s) x {first['folds']} folds of stratified group "
+                  f"K-fold on the development set; the test split is predicted by the mean "
+                  f"of the fold models' probabilities. Accuracy, precision, recall, "
+                  f"specificity and F1 are at threshold {first.get('threshold', 0.5)} on the "
+                  f"uncalibrated probability; ECE uses {ece_bins} equal-width bins. Lower "
+                  "is better for Brier score and ECE, higher for the rest."),
+        Table("Classification per backbone",
+              ("metric", "backbone", "folds x repeats: mean ± SD",
+               "pooled out-of-fold (95 % CI)", "test (95 % CI)"), tuple(rows), note=CI_NOTE),
+    ]
+    curves = plotdata.classify_curves(facts)
+    legends = {b: {f"{curve}_{split}": value_ci(facts.classify[b][key][metric])
+                   for split, key in (("oof", "oof_pooled"), ("test", "test_ensemble"))
+                   for curve, metric in (("roc", "auroc"), ("pr", "average_precision"))}
+               for b in facts.backbones}
+    blocks.append(Figure("roc_pr", "ROC (top) and precision-recall (bottom) curves of every "
+                         "backbone: pooled out-of-fold predictions (left) and the test-set "
+                         "fold ensemble (right). Dotted: a classifier that guesses.",
+                         figures.roc_pr(curves, legends, _prevalence(facts)),
+                         alt="ROC and precision-recall curves per backbone"))
+    blocks.append(Figure("classify_training", "Training curves of every fold model: "
+                         "training loss (dashed; positive-class weighted, on augmented "
+                         "batches) and inner-validation loss (solid; the early-stopping "
+                         "criterion) per epoch.",
+                         figures.training(plotdata.training_curves(facts)),
+                         alt="Loss per epoch for every fold model"))
+    blocks += _comparison_blocks(comparisons, facts)
+    return Section("Classification", blocks)
+
+
+def _prevalence(facts: Facts) -> dict[str, float]:
+    splits = facts.data["splits"]
+    dev = [c for s, c in splits.items() if s != "test"]
+    return {"oof": sum(c["fractured"] for c in dev) / max(1, sum(c["images"] for c in dev)),
+            "test": splits["test"]["fractured"] / max(1, splits["test"]["images"])}
+
+
+def _comparison_blocks(comparisons: list[dict[str, Any]], facts: Facts) -> list:
+    if not comparisons:
+        return [Paragraph("One backbone only: no comparison between backbones.")]
+    rows, errors = [], []
+    for c in comparisons:
+        if "error" in c:
+            errors.append(f"{c['a']} vs {c['b']}: not computable ({c['error']})")
+            continue
+        for key, result in c.items():
+            if key in ("a", "b"):
+                continue
+            where = ("test (fold ensemble)" if key == "test_ensemble"
+                     else f"out-of-fold, repeat {key.rsplit('_', 1)[-1]}")
+            d, boot = result["delong"], result["bootstrap"]
+            rows.append((f"{c['a']} − {c['b']}", where, str(result["n_images"]),
+                         num(d["difference"]), interval(d["ci_low"], d["ci_high"]),
+                         p_value(d["p_value"]), interval(boot["ci_low"], boot["ci_high"])))
+    n_boot = facts.params.get("classify", {}).get("n_boot", 1000)
+    blocks: list = []
+    if rows:
+        blocks.append(Table(
+            "AUROC differences between backbones (calibrated probabilities, same images)",
+            ("A − B", "predictions", "images", "AUROC difference", "DeLong 95 % CI",
+             "DeLong p", "paired bootstrap 95 % CI"), tuple(rows),
+            note=f"DeLong's test treats images as independent; the paired bootstrap "
+                 f"({n_boot} resamples of groups, the same draws for both backbones) "
+                 "respects patients. Repeats are compared separately: pooling them would "
+                 "count each image more than once. No correction for multiple comparisons."))
+    if errors:
+        blocks.append(Bullets(tuple(errors)))
+    return blocks
+
+
+# 3. Calibration -------------------------------------------------------------------------
+
+def calibration(facts: Facts) -> Section:
+    rows = []
+    ece: dict[str, dict] = {}
+    for b in facts.backbones:
+        m = facts.calibrate[b]
+        fitted = _fitted_map(m)
+        ece[b] = {}
+        for key, split in (("oof_pooled", "oof"), ("test_ensemble", "test")):
+            before, after = m[key]["before"], m[key]["after"]
+            ece[b][split, "before"], ece[b][split, "after"] = before["ece"], after["ece"]
+            rows.append((b, fitted, figures.SPLIT_NAMES[split],
+                         *(f"{num(before[k])} → {num(after[k])}"
+                           for k in ("brier", "ece", "log_loss", "auroc"))))
+        fitted = ""
+    first = facts.calibrate[facts.backbones[0]]
+    blocks: list = [
+        Paragraph(f"Each fold model's calibration map ({first.get('method')}) is fitted on "
+                  "that model's own inner-validation logits and applied to its out-of-fold "
+                  "and test logits, so the scored fold never takes part in the fit. ECE uses "
+                  f"{first.get('n_bins')} {first.get('binning')} bins."),
+        Table("Calibration before → after", ("backbone", "fitted map (over fold models)",
+                                             "predictions", "Brier score", "ECE",
+                                             "log loss (nats)", "AUROC"), tuple(rows),
+              note="Lower is better for Brier score, ECE and log loss. AUROC can move a "
+                   "little: each fold model gets its own map, which changes how folds rank "
+                   "against each other in the pooled set."),
+        Figure("reliability", "Reliability diagrams before (dashed) and after (solid) "
+               "calibration: in each bin of predicted probability, the fraction of images "
+               "that are fractured. On the diagonal, predictions mean what they say.",
+               figures.reliability(plotdata.reliability(facts), ece),
+               alt="Reliability diagrams per backbone before and after calibration"),
+    ]
+    return Section("Calibration", blocks)
+
+
+def _fitted_map(m: dict[str, Any]) -> str:
+    if "temperature" in m:
+        t = m["temperature"]
+        return f"T = {mean_sd(t, 2)} (range {interval(t['min'], t['max'], 2)})"
+    if "slope" in m:
+        return (f"Platt slope {mean_sd(m['slope'], 2)}, intercept "
+                f"{mean_sd(m['intercept'], 2)}")
+    return "none (probabilities kept)"
+
+
+# 4. Operating points --------------------------------------------------------------------
+
+def operating_points(facts: Facts) -> Section:
+    rows, chosen = [], {}
+    for b in facts.backbones:
+        m = facts.threshold[b]
+        chosen[b] = {}
+        for label, point in m.items():
+            if not isinstance(point, dict) or "threshold" not in point:
+                continue  # backbone, seed
+            t = point["threshold"]
+            chosen[b][label] = point["test"]["threshold"]
+            rows.append((b, label, "out-of-fold (mean ± SD)",
+                         f"{mean_sd(t)} (range {interval(t['min'], t['max'])})",
+                         *(mean_sd(point["oof"][k]) for k in OPERATING)))
+            rows.append((b, label, "test (95 % CI)", f"{num(point['test']['threshold'])} "
+                                                      "(median of folds)",
+                         *(value_ci(point["test"][k]) for k in OPERATING)))
+    blocks: list = [
+        Paragraph("Each fold model chooses its threshold on its own calibrated "
+                  "inner-validation predictions and applies it once to its out-of-fold "
+                  "images; the test set uses the median of the fold thresholds on the "
+                  "ensemble probability. Criteria: youden (max sensitivity + specificity − "
+                  "1), f1 (max F1), sensNN / specNN (sensitivity / specificity at least "
+                  "NN %), fixedNN (threshold 0.NN, untuned)."),
+        Table("Operating points", ("backbone", "criterion", "predictions", "threshold",
+                                   "sensitivity", "specificity", "precision", "F1"),
+              tuple(rows), note=CI_NOTE),
+        Figure("thresholds", "Sensitivity, specificity, precision and F1 of the pooled "
+               "out-of-fold predictions at every threshold; dotted lines mark the test "
+               "threshold of each criterion.",
+               figures.thresholds(plotdata.threshold_curves(facts), chosen),
+               alt="Metrics against threshold per backbone"),
+    ]
+    return Section("Operating points", blocks)
+
+
+# 5. Localisation ------------------------------------------------------------------------
+
+def localisation(facts: Facts) -> Section:
+    status = localisation_status(facts)
+    ran = facts.detect_ran
+    if not ran:
+        return Section("Localisation", [Paragraph(f"Localisation {status}." if status.startswith(
+            "not run") else f"Localisation was skipped: {status}.")])
+    blocks: list = []
+    if facts.detect_missing:
+        blocks.append(Paragraph("No metrics yet for YOLOv8" + ", YOLOv8".join(
+            facts.detect_missing) + " (detect has not run for them)."))
+    rows = []
+    for size, m in ran.items():
+        t = m["training"]
+        for split in ("val", "test"):
+            s = m[split]
+            rows.append((f"YOLOv8{size}", split, str(s.get("images", "?")),
+                         str(s.get("boxes", "?")),
+                         *(num(s[k]) for k in ("precision", "recall", "map50", "map50_95")),
+                         f"{t.get('epochs_trained')} (best {t.get('best_epoch')})"))
+    first = next(iter(ran.values()))
+    blocks.append(Table("Detection (Ultralytics' validator)",
+                        ("model", "split", "images", "boxes", "precision", "recall",
+                         "mAP@0.5", "mAP@0.5:0.95", "epochs trained"), tuple(rows),
+                        note=f"Image size {first.get('imgsz')} px. Precision and recall at "
+                             "the confidence of maximum F1; means over the classes that have "
+                             "boxes in the split. The best epoch is chosen on val."))
+    per_class = {s: {split: {c: v.get("map50") for c, v in m[split]["per_class"].items()}
+                     for split in ("val", "test")} for s, m in ran.items()}
+    blocks.append(Figure("detect_ap50", "Average precision at IoU 0.5 per box class on "
+                         "the validation and test splits, one bar per YOLO size.",
+                         figures.detect_ap(per_class), alt="AP@0.5 per class and size"))
+    blocks.append(Figure("detect_training", "Validation mAP per training epoch.",
+                         figures.detect_training(plotdata.detect_epochs(facts)),
+                         alt="Validation mAP per epoch per size"))
+    size = best_size(facts)
+    assert size is not None
+    images = plotdata.detect_samples(facts, size)
+    if images:
+        blocks.append(Figure("detect_samples", f"Test images with true and predicted boxes "
+                             f"from YOLOv8{size}, the size with the best validation "
+                             "mAP@0.5:0.95.",
+                             figures.samples(images, f"YOLOv8{size} on test images"),
+                             alt=f"Test images with boxes from YOLOv8{size}"))
+    else:
+        blocks.append(Paragraph(f"YOLOv8{size} drew no test images (no test image has a "
+                                "box, or detect.n_plot_images is 0)."))
+    return Section("Localisation", blocks)
+
+
+# 6. Limitations -------------------------------------------------------------------------
+
+def build_document(facts: Facts, comparisons: list[dict[str, Any]]) -> Document:
+    """The whole report."""
+    dataset = facts.data.get("dataset", {})
+    return Document(
+        title="fraclab report",
+        subtitle=f"Fracture classification ({', '.join(facts.backbones)}) and localisation "
+                 f"on {dataset.get('path', '?')} ({facts.data['images']} images). Built by "
+                 "`fraclab report` from the files under metrics/ and plots/.",
+        sections=[run_facts(facts), classification(facts, comparisons), calibration(facts),
+                  operating_points(facts), localisation(facts),
+                  Section("Limitations", [Bullets(tuple(limitations(facts)))])],
+    )

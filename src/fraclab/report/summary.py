@@ -1,0 +1,145 @@
+"""The headline numbers (``metrics/summary.json``) and the limitations the data imply.
+
+Choices are made the way the pipeline makes every choice: never on the test set. The best
+backbone has the highest pooled out-of-fold AUROC, the best YOLO size the highest
+validation mAP@0.5:0.95; their test numbers are then reported, not used.
+
+``summary.json`` holds only numbers copied from the stages' metrics files (no time, no git
+revision), so the same inputs give the same bytes.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fraclab.report.facts import Facts
+
+
+def best_backbone(facts: Facts) -> str:
+    """Highest pooled out-of-fold AUROC; ties go to the first in ``classify.backbones``."""
+    return max(facts.backbones,
+               key=lambda b: (facts.classify[b]["oof_pooled"]["auroc"]["value"],
+                              -facts.backbones.index(b)))
+
+
+def best_size(facts: Facts) -> str | None:
+    """Highest validation mAP@0.5:0.95 among the sizes that trained; None if none did."""
+    ran = facts.detect_ran
+    if not ran:
+        return None
+    return max(ran, key=lambda s: (ran[s]["val"]["map50_95"], -facts.sizes.index(s)))
+
+
+def _interval(entry: dict[str, Any]) -> dict[str, float]:
+    return {k: entry[k] for k in ("value", "ci_low", "ci_high")}
+
+
+def headline(facts: Facts) -> dict[str, Any]:
+    """The content of ``metrics/summary.json``."""
+    backbone = best_backbone(facts)
+    scores = facts.classify[backbone]
+    calibrated = facts.calibrate[backbone]
+    summary: dict[str, Any] = {
+        "best_backbone": backbone,
+        "best_backbone_chosen_by": "pooled out-of-fold AUROC",
+        "oof_auroc": _interval(scores["oof_pooled"]["auroc"]),
+        "test_auroc": _interval(scores["test_ensemble"]["auroc"]),
+        "ece_after_calibration": {"oof": calibrated["oof_pooled"]["after"]["ece"],
+                                  "test": calibrated["test_ensemble"]["after"]["ece"]},
+    }
+    youden = facts.threshold[backbone].get("youden")
+    if youden:
+        test = youden["test"]
+        summary["youden_test"] = {"threshold": test["threshold"],
+                                  **{m: _interval(test[m]) for m in
+                                     ("sensitivity", "specificity", "precision", "f1")}}
+    size = best_size(facts)
+    if size is not None:
+        detect = facts.detect[size]
+        summary.update(best_yolo_size=size,
+                       best_yolo_size_chosen_by="validation mAP@0.5:0.95",
+                       test_map50=detect["test"]["map50"],
+                       test_map50_95=detect["test"]["map50_95"])
+    else:
+        summary["localisation"] = localisation_status(facts)
+    return summary
+
+
+def localisation_status(facts: Facts) -> str:
+    """Why there are no detection numbers (empty when some size trained)."""
+    if facts.detect_ran:
+        return ""
+    if not facts.sizes:
+        return "not run: params.yaml has no detect section"
+    skipped = [m.get("reason", "skipped") for m in facts.detect.values() if m.get("skipped")]
+    if skipped:
+        return skipped[0]
+    return f"not run: no metrics/detect/{facts.detect_missing[0]}.json"
+
+
+def _includes_chance(entry: dict[str, Any]) -> bool:
+    return entry["ci_low"] <= 0.5 <= entry["ci_high"]
+
+
+def limitations(facts: Facts) -> list[str]:
+    """Limitations stated from what the metrics files say about this run."""
+    data, items = facts.data, []
+    if facts.synthetic:
+        items.append("The data are synthetic radiographs made by `fraclab synth`; these "
+                     "numbers say how the pipeline behaves, not how well it would find real "
+                     "fractures.")
+    items.append(f"No external validation: the test split ({data['splits']['test']['images']} "
+                 f"images, {data['splits']['test']['groups']} groups) comes from the same "
+                 "dataset, source and acquisition as the training data; performance on "
+                 "another hospital's images is unknown.")
+    source = str(data.get("dataset", {}).get("group_source", ""))
+    if "patient" not in source:
+        items.append(f"Groups are inferred ({source or 'unknown source'}), not patient ids: "
+                     "two images of one patient with unrelated file names can sit in "
+                     "different folds or splits, which would make the estimates optimistic.")
+    shipped = data.get("as_shipped", {})
+    if shipped.get("groups_spanning_splits"):
+        handled = ("moved wholly into one split (resplit)" if data.get("resplit")
+                   else "left as shipped (resplit: false), so those images leak between "
+                        "splits")
+        items.append(f"As shipped, {shipped['groups_spanning_splits']} groups "
+                     f"({shipped.get('images_in_spanning_groups', '?')} images) span two "
+                     f"splits; they were {handled}.")
+    if data.get("near_duplicate_pairs_across_splits"):
+        items.append(f"{data['near_duplicate_pairs_across_splits']} near-duplicate image "
+                     "pairs remain across splits (perceptual hash); test scores may be "
+                     "optimistic.")
+    test_images = data["splits"]["test"]["images"]
+    if test_images < 300:
+        widths = [e["ci_high"] - e["ci_low"] for e in
+                  (facts.classify[b]["test_ensemble"]["auroc"] for b in facts.backbones)]
+        items.append(f"The test set is small ({test_images} images): its 95 % intervals for "
+                     f"AUROC are {min(widths):.2f}–{max(widths):.2f} wide, so differences "
+                     "between backbones on test are weak evidence.")
+    chance = [b for b in facts.backbones
+              if _includes_chance(facts.classify[b]["oof_pooled"]["auroc"])]
+    if chance:
+        items.append(f"Pooled out-of-fold AUROC is not distinguishable from chance (its 95 % "
+                     f"interval includes 0.5) for: {', '.join(chance)}.")
+    scratch = [b for b in facts.backbones if facts.classify[b].get("pretrained") == "none"]
+    if scratch:
+        items.append(f"Trained from scratch, without ImageNet weights: {', '.join(scratch)}.")
+    stuck = [b for b in facts.backbones
+             if facts.calibrate[b].get("temperature", {}).get("max", 0) >= 100]
+    if stuck:
+        items.append(f"Some fold models' logits carry no signal on their inner validation "
+                     f"set (temperature at its upper bound 100): {', '.join(stuck)}.")
+    status = localisation_status(facts)
+    if status:
+        items.append(f"Localisation: {status}.")
+    elif not facts.has_boxes:
+        items.append("The dataset has no boxes: localisation cannot be evaluated.")
+    for size, m in facts.detect_ran.items():
+        if m["test"].get("boxes", 1) < 50:
+            items.append(f"YOLOv8{size}: only {m['test'].get('boxes')} test boxes; per-class "
+                         "AP rests on a handful of boxes per class.")
+            break
+    if data.get("skipped"):
+        items.append(f"{data['skipped']} unreadable input file(s) were skipped "
+                     "(data.on_bad: skip); they are listed in metrics/data.json.")
+    return items
