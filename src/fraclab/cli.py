@@ -166,3 +166,84 @@ def compare_backbones_command(backbone_a: str, backbone_b: str, calibrate_root: 
     except ValueError as err:
         raise click.ClickException(str(err)) from None
     click.echo(json.dumps(result, indent=2))
+
+
+@main.command()
+@click.option("--size", required=True, help="YOLOv8 size letter: n, s or m (also l, x).")
+@click.option("--params", "params_file", type=click.Path(path_type=Path),
+              default="params.yaml", show_default=True)
+@click.option("--prepared", "prepared_dir", type=click.Path(path_type=Path),
+              default="artifacts/prepared", show_default=True)
+def detect(size: str, params_file: Path, prepared_dir: Path) -> None:
+    """Train YOLOv8-SIZE on the prepared YOLO view; Ultralytics' metrics on val and test."""
+    from fraclab.detect.weights import PretrainedWeightsError
+    from fraclab.params import DetectParams, ParamsError, load_params, section, seed
+
+    try:
+        params = load_params(params_file)
+        cfg = section(DetectParams, params, "detect")
+        # Imported after the params are checked: importing Ultralytics takes seconds.
+        from fraclab.detect.stage import run_detect
+
+        run_detect(size, cfg, seed(params), prepared_dir,
+                   out_dir=Path("artifacts/detect") / size,
+                   metrics_path=Path("metrics/detect") / f"{size}.json",
+                   plots_dir=Path("plots/detect") / size, log=click.echo)
+    except (ParamsError, ValueError, PretrainedWeightsError) as err:
+        raise click.ClickException(str(err)) from None
+
+
+@main.command()
+@click.option("--params", "params_file", type=click.Path(path_type=Path),
+              default="params.yaml", show_default=True)
+@click.option("--out", "out_dir", type=click.Path(path_type=Path), default="report",
+              show_default=True, help="Folder for index.html, report.md and figures/.")
+@click.option("--summary", "summary_path", type=click.Path(path_type=Path),
+              default="metrics/summary.json", show_default=True)
+@click.option("--plots", "plots_dir", type=click.Path(path_type=Path),
+              default="plots/report", show_default=True,
+              help="Folder for the combined files behind dvc.yaml's top-level plots.")
+def report(params_file: Path, out_dir: Path, summary_path: Path, plots_dir: Path) -> None:
+    """Read every metrics and plots file; write the HTML and Markdown report and the headline."""
+    from fraclab.params import ParamsError, load_params
+    from fraclab.report.stage import run_report
+
+    try:
+        run_report(Path.cwd(), load_params(params_file), out_dir=out_dir,
+                   summary_path=summary_path, plots_dir=plots_dir, log=click.echo)
+    except (ParamsError, ValueError) as err:
+        raise click.ClickException(str(err)) from None
+
+
+@main.command("check-metrics")
+@click.option("--baseline", default="HEAD", show_default=True,
+              help="Git revision (branch, tag, commit or DVC experiment) to compare with.")
+@click.option("--rules", "rules_file", type=click.Path(path_type=Path),
+              default="metrics_rules.yaml", show_default=True)
+@click.option("--show", type=click.Choice(["gated", "changed", "all"]), default="gated",
+              show_default=True, help="Rows in the table: the checked metrics, only those "
+              "that moved (and failures), or every metric.")
+@click.option("--output", type=click.Path(path_type=Path), default=None,
+              help="Also write the Markdown table to this file (e.g. for a PR comment).")
+def check_metrics(baseline: str, rules_file: Path, show: str, output: Path | None) -> None:
+    """Regression gate: workspace metrics vs BASELINE; exit 1 on a regression.
+
+    Fails when a checked metric moves the wrong way beyond its tolerance, disappears or is
+    no longer a number, or when a metrics file cannot be read (rules: --rules).
+    """
+    from fraclab.gate.compare import compare, markdown_table
+    from fraclab.gate.dvcread import GateError, read_snapshots
+    from fraclab.gate.rules import RulesError, load_rules
+
+    try:
+        rules = load_rules(rules_file)
+        old, new, commit = read_snapshots(Path.cwd(), baseline)
+    except (RulesError, GateError) as err:
+        raise click.ClickException(str(err)) from None
+    rows = compare(old, new, rules)
+    table = markdown_table(rows, f"{baseline} ({commit[:12]})", show=show)
+    click.echo(table, nl=False)
+    if output is not None:
+        output.write_text(table)
+    if any(r.failed for r in rows):
+        raise SystemExit(1)
