@@ -199,3 +199,33 @@ def build_project(root: Path, backbones: tuple[str, ...] = ("alpha", "beta", "ga
                          skipped="the dataset has no boxes" if detect == "skipped" else "")
     (root / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
     return root
+
+
+def variant(source: Path, root: Path, *, backbones: tuple[str, ...] | None = None,
+            detect: str | None = None, group_source: str | None = None) -> Path:
+    """A copy of a :func:`build_project` tree with fewer backbones, another detect state
+    (``skipped`` or ``absent``) or another group source: cheaper than building anew."""
+    import shutil
+
+    shutil.copytree(source, root, dirs_exist_ok=True,
+                    ignore=shutil.ignore_patterns("report", "summary.json"))
+    shutil.rmtree(root / "plots" / "report", ignore_errors=True)
+    params = yaml.safe_load((root / "params.yaml").read_text())
+    data = json.loads((root / "metrics" / "data.json").read_text())
+    if backbones is not None:
+        params["classify"]["backbones"] = list(backbones)
+    if group_source is not None:
+        data["dataset"]["group_source"] = group_source
+    if detect is not None:
+        sizes = params.pop("detect", {}).get("sizes", [])
+        shutil.rmtree(root / "metrics" / "detect", ignore_errors=True)
+        shutil.rmtree(root / "plots" / "detect", ignore_errors=True)
+        if detect == "skipped":
+            params["detect"] = {"sizes": sizes}
+            data["dataset"]["has_boxes"] = False
+            for size in sizes:
+                write_detect(root, size, 0.0, skipped="the dataset has no boxes")
+    (root / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
+    (root / "metrics" / "data.json").write_text(json.dumps(data, indent=2))
+    return root
+

@@ -2,6 +2,9 @@
 
 ``python -m fraclab.report.browser report/index.html [--chromium PATH] [--screenshot PNG]``
 
+First a static check (:func:`static_problems`, no browser): no script, stylesheet link or
+external URL, and every ``<img>`` a PNG ``data:`` URI that decodes.
+
 The report itself carries no script. The check renders a temporary copy with one small
 script appended that, after the load event, writes into the page how many ``<img>`` decoded
 (``complete`` and ``naturalWidth > 0``) and which resources (other than ``data:`` URIs) the
@@ -15,6 +18,8 @@ Debian's package is ``chromium`` (``apt-get install chromium``); not installed i
 from __future__ import annotations
 
 import argparse
+import base64
+import io
 import json
 import re
 import shutil
@@ -22,7 +27,10 @@ import subprocess
 import sys
 import tempfile
 from dataclasses import dataclass
+from html.parser import HTMLParser
 from pathlib import Path
+
+from PIL import Image
 
 DEFAULT_CHROMIUM = "/usr/bin/chromium"
 PROBE = """
@@ -54,6 +62,64 @@ OFFLINE_FLAGS = (
     "--host-resolver-rules=MAP * ~NOTFOUND", "--proxy-server=127.0.0.1:9",
     "--proxy-bypass-list=<-loopback>",
 )
+
+
+class _Scanner(HTMLParser):
+    """Collects what could make a page reach outside itself."""
+
+    def __init__(self) -> None:
+        super().__init__(convert_charrefs=True)
+        self.problems: list[str] = []
+        self.images: list[str] = []  # src of every <img>
+        self._in_style = False
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        if tag in ("script", "link", "iframe", "object", "embed", "base", "video", "audio",
+                   "source"):
+            self.problems.append(f"<{tag}> element")
+        self._in_style = tag == "style"
+        for name, value in attrs:
+            value = (value or "").strip()
+            if tag == "img" and name == "src":
+                self.images.append(value)
+            elif name in ("src", "srcset", "href", "action", "poster", "data") and not (
+                    value.startswith("#") or value.startswith("data:")):
+                self.problems.append(f"<{tag} {name}={value[:60]!r}>: not local")
+            elif name == "style" and "url(" in value:
+                self.problems.append(f"<{tag} style> loads {value[:60]!r}")
+
+    def handle_endtag(self, tag: str) -> None:
+        self._in_style = False if tag == "style" else self._in_style
+
+    def handle_data(self, data: str) -> None:
+        if self._in_style and ("url(" in data or "@import" in data):
+            self.problems.append("<style> loads a resource (url() or @import)")
+
+
+def static_problems(html: str) -> list[str]:
+    """Reasons the page would not open offline: external URLs, scripts, non-PNG images.
+
+    Every ``<img>`` must be a ``data:image/png;base64`` URI whose bytes open as a PNG.
+    """
+    scanner = _Scanner()
+    scanner.feed(html)
+    problems = list(scanner.problems)
+    if not scanner.images:
+        problems.append("no <img> at all")
+    for k, src in enumerate(scanner.images, start=1):
+        prefix = "data:image/png;base64,"
+        if not src.startswith(prefix):
+            problems.append(f"image {k}: src is not a PNG data URI ({src[:40]!r})")
+            continue
+        try:
+            data = base64.b64decode(src[len(prefix):], validate=True)
+            with Image.open(io.BytesIO(data)) as image:
+                image.verify()
+                if image.format != "PNG" or min(image.size) < 1:
+                    raise ValueError(f"{image.format} {image.size}")
+        except (ValueError, OSError) as err:
+            problems.append(f"image {k}: not a decodable PNG ({err})")
+    return problems
 
 
 class BrowserCheckError(RuntimeError):
@@ -129,6 +195,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--screenshot", type=Path, default=None,
                         help="also save a screenshot of the top 1280 x 4000 px")
     args = parser.parse_args(argv)
+    static = static_problems(args.html.read_text(encoding="utf-8"))
+    for problem in static:
+        print(f"FAIL: {problem}", file=sys.stderr)
     try:
         result = render(args.html, args.chromium, args.screenshot)
     except BrowserCheckError as err:
@@ -139,7 +208,7 @@ def main(argv: list[str] | None = None) -> int:
           f"{len(result.requested)} network requests")
     for problem in result.problems():
         print(f"FAIL: {problem}", file=sys.stderr)
-    return 1 if result.problems() else 0
+    return 1 if result.problems() or static else 0
 
 
 if __name__ == "__main__":

@@ -18,7 +18,7 @@ from fraclab.calibrate.tables import table_text
 from fraclab.io import atomic_directory
 from fraclab.report import figures, plotdata
 from fraclab.report.facts import Facts
-from fraclab.report.summary import best_size, localisation_status
+from fraclab.report.summary import best_size, localisation_status, sentence
 
 Entry = tuple[dict[str, str], plotdata.Curve]  # labels (series, run, ...), curve
 
@@ -111,8 +111,8 @@ def plot_files(facts: Facts) -> dict[str, bytes]:
     images = plotdata.detect_samples(facts, size) if size else []
     files["detect_samples.png"] = (
         figures.samples(images, f"YOLOv8{size} on test images") if images else
-        _placeholder_png(f"No test images with boxes: localisation "
-                         f"{localisation_status(facts) or 'drew no test image'}"))
+        _placeholder_png(sentence(localisation_status(facts) or
+                                  f"YOLOv8{size} drew no test image with a box")))
     return files
 
 

@@ -14,7 +14,7 @@ from fraclab.report import figures, plotdata
 from fraclab.report.document import Bullets, Document, Figure, Paragraph, Section, Table
 from fraclab.report.facts import Facts, git_revision, package_versions, params_digest
 from fraclab.report.fmt import interval, mean_sd, num, p_value, seconds, value_ci
-from fraclab.report.summary import best_size, limitations, localisation_status
+from fraclab.report.summary import best_size, limitations, localisation_status, sentence
 
 METRIC_TITLES = {"auroc": "AUROC", "average_precision": "average precision",
                  "brier": "Brier score", "accuracy": "accuracy", "precision": "precision",
@@ -304,8 +304,7 @@ def localisation(facts: Facts) -> Section:
     status = localisation_status(facts)
     ran = facts.detect_ran
     if not ran:
-        return Section("Localisation", [Paragraph(f"Localisation {status}." if status.startswith(
-            "not run") else f"Localisation was skipped: {status}.")])
+        return Section("Localisation", [Paragraph(sentence(status))])
     blocks: list = []
     if facts.detect_missing:
         blocks.append(Paragraph("No metrics yet for YOLOv8" + ", YOLOv8".join(

@@ -66,15 +66,23 @@ def headline(facts: Facts) -> dict[str, Any]:
 
 
 def localisation_status(facts: Facts) -> str:
-    """Why there are no detection numbers (empty when some size trained)."""
+    """Why there are no detection numbers, as "localisation ...: why" (empty when some size
+    trained)."""
     if facts.detect_ran:
         return ""
     if not facts.sizes:
-        return "not run: params.yaml has no detect section"
-    skipped = [m.get("reason", "skipped") for m in facts.detect.values() if m.get("skipped")]
+        return "localisation not run: params.yaml has no detect section"
+    skipped = [m.get("reason", "") for m in facts.detect.values() if m.get("skipped")]
     if skipped:
-        return skipped[0]
-    return f"not run: no metrics/detect/{facts.detect_missing[0]}.json"
+        # The detect stage words its reason "localisation skipped: <why>".
+        reason = skipped[0]
+        return reason if reason.startswith("localisation") else f"localisation skipped: {reason}"
+    return f"localisation not run: no metrics/detect/{facts.detect_missing[0]}.json"
+
+
+def sentence(text: str) -> str:
+    """``text`` with a capital first letter and a full stop."""
+    return text[:1].upper() + text[1:].rstrip(".") + "."
 
 
 def _includes_chance(entry: dict[str, Any]) -> bool:
@@ -131,7 +139,7 @@ def limitations(facts: Facts) -> list[str]:
                      f"set (temperature at its upper bound 100): {', '.join(stuck)}.")
     status = localisation_status(facts)
     if status:
-        items.append(f"Localisation: {status}.")
+        items.append(sentence(status))
     elif not facts.has_boxes:
         items.append("The dataset has no boxes: localisation cannot be evaluated.")
     for size, m in facts.detect_ran.items():

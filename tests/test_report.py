@@ -1,0 +1,182 @@
+"""The report stage on a complete tree of stage outputs (tests/report_fixtures.py): what it
+writes, that every number comes from the metrics files, that the page opens offline, and
+that a dataset without boxes or a run without detection still gives a report."""
+
+from __future__ import annotations
+
+import json
+import re
+import shutil
+from pathlib import Path
+
+import pytest
+import yaml
+from click.testing import CliRunner
+from report_fixtures import build_project, variant
+
+from fraclab.calibrate.compare import compare_backbones
+from fraclab.cli import main
+from fraclab.report import browser
+from fraclab.report.facts import ReportInputError
+from fraclab.report.fmt import value_ci
+from fraclab.report.stage import run_report
+
+SECTIONS = ["Run facts", "Classification", "Calibration", "Operating points", "Localisation",
+            "Limitations"]
+
+
+def report(root: Path) -> dict:
+    params = yaml.safe_load((root / "params.yaml").read_text())
+    return run_report(root, params, out_dir=root / "report",
+                      summary_path=root / "metrics" / "summary.json",
+                      plots_dir=root / "plots" / "report", log=lambda _: None)
+
+
+@pytest.fixture(scope="module")
+def project(tmp_path_factory) -> Path:
+    root = build_project(tmp_path_factory.mktemp("report"))
+    report(root)
+    return root
+
+
+def metrics(root: Path, *parts: str) -> dict:
+    return json.loads(root.joinpath("metrics", *parts).read_text())
+
+
+def test_writes_html_markdown_figures_summary_and_plot_files(project):
+    html = (project / "report" / "index.html").read_text()
+    md = (project / "report" / "report.md").read_text()
+    assert re.findall(r"<h2[^>]*>\d+\. ([^<]+)</h2>", html) == SECTIONS
+    assert re.findall(r"^## \d+\. (.+)$", md, re.M) == SECTIONS
+    linked = re.findall(r"\]\((figures/[^)]+\.png)\)\]", md)
+    assert len(linked) == html.count("<img ") == 7  # roc_pr, training, reliability,
+    for path in linked:  # thresholds, AP per class, detector training, samples
+        assert (project / "report" / path).stat().st_size > 1000, path
+    for name in ("roc_oof.csv", "pr_test.csv", "reliability_oof.csv", "threshold_f1.csv",
+                 "classify_val_loss.csv", "detect_val_map.csv", "detect_ap50.csv",
+                 "detect_samples.png"):
+        assert (project / "plots" / "report" / name).stat().st_size > 0, name
+
+
+def test_every_table_number_is_the_metrics_files_number(project):
+    html = (project / "report" / "index.html").read_text()
+    for backbone in ("alpha", "beta", "gamma"):
+        scores = metrics(project, "classify", f"{backbone}.json")
+        for key in ("oof_pooled", "test_ensemble"):
+            for name in ("auroc", "brier", "ece", "f1"):
+                assert value_ci(scores[key][name]) in html, (backbone, key, name)
+        youden = metrics(project, "threshold", f"{backbone}.json")["youden"]["test"]
+        assert value_ci(youden["sensitivity"]) in html
+        after = metrics(project, "calibrate", f"{backbone}.json")["oof_pooled"]["after"]
+        assert f"→ {after['ece']:.3f}" in html
+    detect = metrics(project, "detect", "s.json")
+    assert f"{detect['test']['map50_95']:.3f}" in html
+
+
+def test_summary_picks_on_out_of_fold_and_validation_never_test(project):
+    summary = metrics(project, "summary.json")
+    oof = {b: metrics(project, "classify", f"{b}.json")["oof_pooled"]["auroc"]["value"]
+           for b in ("alpha", "beta", "gamma")}
+    best = max(oof, key=oof.get)
+    assert summary["best_backbone"] == best
+    assert summary["oof_auroc"]["value"] == oof[best]
+    chosen = metrics(project, "classify", f"{best}.json")
+    assert summary["test_auroc"] == {k: chosen["test_ensemble"]["auroc"][k]
+                                     for k in ("value", "ci_low", "ci_high")}
+    assert summary["ece_after_calibration"]["test"] == metrics(
+        project, "calibrate", f"{best}.json")["test_ensemble"]["after"]["ece"]
+    assert summary["youden_test"]["threshold"] == metrics(
+        project, "threshold", f"{best}.json")["youden"]["test"]["threshold"]
+    # Size s has the higher *validation* mAP@0.5:0.95 in the fixture; its test numbers follow.
+    assert summary["best_yolo_size"] == "s"
+    assert summary["test_map50"] == metrics(project, "detect", "s.json")["test"]["map50"]
+
+
+def test_comparisons_are_what_compare_backbones_prints(project):
+    shown = json.loads((project / "report" / "comparisons.json").read_text())
+    assert [(c["a"], c["b"]) for c in shown] == [("alpha", "beta"), ("alpha", "gamma"),
+                                                 ("beta", "gamma")]
+    direct = compare_backbones(project / "artifacts/calibrate/alpha",
+                               project / "artifacts/calibrate/gamma",
+                               project / "artifacts/prepared/manifest.csv", n_boot=100, seed=0)
+    assert {k: v for k, v in shown[1].items() if k not in ("a", "b")} == direct
+    html = (project / "report" / "index.html").read_text()
+    assert f"{direct['test_ensemble']['delong']['difference']:.3f}" in html
+
+
+def test_html_is_self_contained(project):
+    html = (project / "report" / "index.html").read_text()
+    assert browser.static_problems(html) == []
+    assert "http://" not in html and "https://" not in html
+
+
+@pytest.mark.parametrize("bad, problem", [
+    ('<img alt="x" src="https://example.org/a.png">', "not a PNG data URI"),
+    ('<img alt="x" src="data:image/png;base64,AAAA">', "not a decodable PNG"),
+    ('<script src="https://cdn.example.org/vega.js"></script>', "<script> element"),
+    ('<link rel="stylesheet" href="//fonts.example.org/a.css">', "<link> element"),
+    ("<style>body { background: url(https://example.org/bg.png) }</style>", "<style> loads"),
+    ('<a href="https://example.org">x</a>', "not local"),
+])
+def test_static_check_catches_what_would_need_the_network(project, bad, problem):
+    html = (project / "report" / "index.html").read_text().replace("<h1>", bad + "<h1>", 1)
+    assert any(problem in p for p in browser.static_problems(html)), problem
+
+
+def test_rerun_gives_identical_files(project, tmp_path):
+    again = tmp_path / "again"
+    # Without report/, plots/report/ and summary.json: all written afresh.
+    shutil.copytree(project, again, ignore=shutil.ignore_patterns("report", "summary.json"))
+    report(again)
+    for path in ("metrics/summary.json", "report/index.html", "report/report.md",
+                 *(f"plots/report/{p.name}" for p in (project / "plots/report").iterdir())):
+        assert (again / path).read_bytes() == (project / path).read_bytes(), path
+
+
+@pytest.mark.skipif(not Path(browser.DEFAULT_CHROMIUM).exists(),
+                    reason="Debian's chromium is not installed (apt-get install chromium)")
+def test_headless_chromium_renders_offline_with_every_image(project, tmp_path):
+    result = browser.render(project / "report" / "index.html")
+    assert result.problems() == []
+    assert result.images == result.decoded == 7 and result.sections == len(SECTIONS)
+    # The probe is not blind: an external and a corrupt image are both caught.
+    broken = tmp_path / "broken.html"
+    broken.write_text((project / "report" / "index.html").read_text().replace(
+        "<h1>", '<img alt="ext" src="https://example.org/a.png">'
+                '<img alt="bad" src="data:image/png;base64,AAAA"><h1>', 1))
+    bad = browser.render(broken)
+    assert bad.broken == ["ext", "bad"] and bad.requested == ["https://example.org/a.png"]
+
+
+def test_dataset_without_boxes_reports_the_skip(project, tmp_path):
+    root = variant(project, tmp_path, backbones=("alpha",), detect="skipped")
+    summary = report(root)
+    html = (root / "report" / "index.html").read_text()
+    assert "Localisation skipped: the dataset has no boxes." in html
+    assert "One backbone only" in html
+    assert summary["localisation"] == "localisation skipped: the dataset has no boxes"
+    assert "best_yolo_size" not in summary
+    assert html.count("<img ") == 4  # no detection figures
+    assert (root / "plots" / "report" / "detect_samples.png").stat().st_size > 0
+
+
+def test_run_without_detect_section_and_inferred_groups(project, tmp_path):
+    root = variant(project, tmp_path, backbones=("alpha", "beta"), detect="absent",
+                   group_source="source file stem")
+    report(root)
+    html = (root / "report" / "index.html").read_text()
+    assert "Localisation not run: params.yaml has no detect section." in html
+    assert "Groups are inferred (source file stem), not patient ids" in html
+
+
+def test_missing_metrics_file_is_an_error_naming_it(project, tmp_path, monkeypatch):
+    root = variant(project, tmp_path, backbones=("alpha",), detect="absent")
+    (root / "metrics" / "calibrate" / "alpha.json").unlink()
+    message = re.escape("metrics/calibrate/alpha.json: not found")
+    with pytest.raises(ReportInputError, match=message):
+        report(root)
+    monkeypatch.chdir(root)
+    result = CliRunner().invoke(main, ["report"])
+    assert result.exit_code == 1
+    assert "metrics/calibrate/alpha.json: not found" in result.output
+    assert not (root / "report").exists()
