@@ -42,6 +42,7 @@ def project(tmp_path_factory) -> Path:
     params["classify"].update(backbones=["mobilenet_v3_small"], folds=2, repeats=1, epochs=2,
                               batch_size=16, n_boot=100, val_fraction=0.3)
     params["threshold"]["n_boot"] = 100
+    params["detect"].update(sizes=["n"], epochs=1, imgsz=32, n_plot_images=1)
     (root / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
     run(["fraclab", "synth", "--out", "data", "--n-patients", "30", "--size", "96"], root)
     run(["dvc", "add", "-q", "data"], root)
@@ -63,6 +64,9 @@ def test_repro_runs_every_stage_and_is_deterministic(project):
     calibrated = json.loads((project / "metrics/calibrate/mobilenet_v3_small.json").read_text())
     assert calibrated["fold_models"] == 2 and calibrated["temperature"]["min"] > 0
     assert 0 <= calibrated["oof_pooled"]["after"]["ece"] <= 1
+    located = json.loads((project / "metrics/detect/n.json").read_text())
+    assert located["training"]["epochs_trained"] == 1 and 0 <= located["test"]["map50"] <= 1
+    assert not list((project / "artifacts/prepared").rglob("*.cache"))
     operating = json.loads((project / "metrics/threshold/mobilenet_v3_small.json").read_text())
     assert 0 <= operating["youden"]["test"]["sensitivity"]["value"] <= 1
     # Every declared plot renders: `dvc plots show` finds the files and the fields.
@@ -70,7 +74,8 @@ def test_repro_runs_every_stage_and_is_deterministic(project):
     assert not plots.get("errors"), plots.get("errors")
     for name in ("calibrate/mobilenet_v3_small/reliability/oof_after.csv",
                  "threshold/mobilenet_v3_small/curves/f1.csv",
-                 "threshold/mobilenet_v3_small/operating_points.csv"):
+                 "threshold/mobilenet_v3_small/operating_points.csv",
+                 "detect/n/val_map.csv", "detect/n/ap50_per_class.csv", "detect/n/pr_test.csv"):
         assert plots["data"][f"plots/{name}"], name
     first = {p: (project / p).read_bytes() for p in
              ("metrics/data.json", "artifacts/prepared/manifest.csv",
@@ -78,7 +83,8 @@ def test_repro_runs_every_stage_and_is_deterministic(project):
               "metrics/classify/mobilenet_v3_small.json",
               "artifacts/calibrate/mobilenet_v3_small/test.csv",
               "metrics/calibrate/mobilenet_v3_small.json",
-              "metrics/threshold/mobilenet_v3_small.json")}
+              "metrics/threshold/mobilenet_v3_small.json",
+              "metrics/detect/n.json")}
     assert "didn't change" in run(["dvc", "repro"], project)
     run(["dvc", "repro", "--force"], project)
     again = {p: (project / p).read_bytes() for p in first}

@@ -200,8 +200,14 @@ def train(cfg: DetectParams, size: str, seed: int, model_source: str, data_yaml:
           run_dir: Path, log: Callable[[str], None] = print) -> TrainResult:
     """Train YOLOv8-``size`` on ``data_yaml``'s train split, early-stopping on val."""
     res = resources(cfg)
+    epochs = cfg.epochs_for(size)
+    # Ultralytics turns mosaic off for the last close_mosaic epochs (all of them when
+    # close_mosaic >= epochs), and warms up for at most epochs - 1: say what will happen.
+    mosaic_epochs = max(0, epochs - cfg.close_mosaic) if cfg.augment.mosaic > 0 else 0
     log(f"detect {size}: {model_source}, {res.device}, {res.threads} threads, "
-        f"{res.workers} workers, {cfg.epochs_for(size)} epochs at imgsz {cfg.imgsz}")
+        f"{res.workers} workers, {epochs} epochs at imgsz {cfg.imgsz} "
+        f"({mosaic_epochs} with mosaic, {epochs - mosaic_epochs} without; "
+        f"warm-up {min(cfg.warmup_epochs, epochs - 1):g} epochs)")
     model = YOLO(model_source)
     images = {}
 

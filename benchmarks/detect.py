@@ -1,0 +1,110 @@
+"""Epoch time of the detect stage's training against bare Ultralytics with the same arguments.
+
+Usage: .venv/bin/python benchmarks/detect.py [--size n] [--epochs 3] [--threads T] [--workers W]
+
+Both runs train YOLOv8-<size> from scratch on the prepared YOLO view (``artifacts/prepared/``)
+for ``--epochs`` epochs with every argument the stage passes (``train_args``, from params.yaml),
+each in a fresh process: the stage's ``fraclab.detect.train.train`` (its threads, workers and
+seeded samples) and a plain ``YOLO(...).train(**same_args)`` (Ultralytics' own choices:
+``cpu_count - 1`` torch threads and 0 dataloader workers on CPU). Epoch times come from
+Ultralytics' ``results.csv`` (training plus the per-epoch validation); the first epoch (worker
+start-up, image caching) is left out. Prints both medians and the ratio stage / bare: the goal is
+<= 0.7 on 2 CPU cores and never above 1.05.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import dataclasses
+import json
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+
+def epoch_seconds(results_csv: Path) -> list[float]:
+    """Per-epoch seconds from Ultralytics' cumulative ``time`` column."""
+    with results_csv.open(newline="") as f:
+        elapsed = [float(row["time"]) for row in csv.DictReader(f)]
+    return [b - a for a, b in zip([0.0, *elapsed], elapsed, strict=False)]
+
+
+def run_role(role: str, size: str, epochs: int, threads: str, workers: str, out: Path) -> None:
+    """Inside a child process: one training run; writes its epoch times as JSON to ``out``."""
+    if role == "bare":
+        # Loaded before fraclab.detect.train sets OMP_WAIT_POLICY: bare keeps OpenMP's default.
+        import torch
+    from fraclab.detect import offline
+
+    offline.configure()
+    from fraclab.detect.data import load_view, private_view
+    from fraclab.detect.train import resources, train, train_args
+    from fraclab.params import DetectParams, load_params, section, seed
+
+    params = load_params()
+    cfg = section(DetectParams, params, "detect")
+    cfg = dataclasses.replace(
+        cfg, epochs=epochs, patience=epochs + 1, weights="scratch",
+        threads=cfg.threads if threads == "params" else int(threads),
+        workers=cfg.workers if workers == "params" else int(workers))
+    with tempfile.TemporaryDirectory(prefix="fraclab-bench-") as tmp:
+        data_yaml = private_view(load_view(Path("artifacts/prepared/yolo")), Path(tmp) / "data")
+        if role == "stage":
+            result = train(cfg, size, seed(params), f"yolov8{size}.yaml", data_yaml,
+                           Path(tmp) / "runs", log=lambda _: None)
+            csv_path, info = result.results_csv, dataclasses.asdict(result.resources)
+        else:
+            from ultralytics import YOLO
+
+            model = YOLO(f"yolov8{size}.yaml")
+            args = train_args(cfg, size, seed(params), data_yaml, Path(tmp) / "runs",
+                              resources(cfg))
+            model.train(**args)
+            import torch
+
+            csv_path = Path(model.trainer.save_dir) / "results.csv"
+            info = {"threads": torch.get_num_threads(),
+                    "workers": model.trainer.train_loader.num_workers}
+        out.write_text(json.dumps({"epochs": epoch_seconds(csv_path), **info}))
+
+
+def child(role: str, args: argparse.Namespace) -> dict:
+    with tempfile.NamedTemporaryFile(suffix=".json") as out:
+        subprocess.run([sys.executable, __file__, "--role", role, "--size", args.size,
+                        "--epochs", str(args.epochs), "--threads", args.threads,
+                        "--workers", args.workers, "--out", out.name],
+                       check=True, stdout=subprocess.DEVNULL,
+                       env={**os.environ, "YOLO_VERBOSE": "false"})
+        return json.loads(Path(out.name).read_text())
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--size", default="n")
+    parser.add_argument("--epochs", type=int, default=3)
+    parser.add_argument("--threads", default="params", help="torch threads for the stage run")
+    parser.add_argument("--workers", default="params", help="dataloader workers, stage run")
+    parser.add_argument("--role", choices=("stage", "bare"), help=argparse.SUPPRESS)
+    parser.add_argument("--out", type=Path, help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.role:
+        run_role(args.role, args.size, args.epochs, args.threads, args.workers, args.out)
+        return
+    if args.epochs < 2:
+        parser.error("--epochs must be >= 2 (the first epoch is not timed)")
+    runs = {role: child(role, args) for role in ("bare", "stage")}
+    for role, run in runs.items():
+        times = ", ".join(f"{t:.2f}" for t in run["epochs"])
+        print(f"{role:>5}: {run['threads']} threads, {run['workers']} workers, "
+              f"epoch seconds [{times}]")
+    bare, stage = (statistics.median(runs[r]["epochs"][1:]) for r in ("bare", "stage"))
+    print(f"YOLOv8{args.size}, median epoch (after the first): bare {bare:.2f} s, "
+          f"stage {stage:.2f} s, ratio stage/bare {stage / bare:.3f} (goal <= 0.7 on 2 cores)")
+
+
+if __name__ == "__main__":
+    main()
