@@ -182,8 +182,9 @@ def samples(images: list[Path], title: str) -> bytes:
 
     columns = min(3, len(images))
     rows = -(-len(images) // columns)
-    fig, axes = plt.subplots(rows, columns, figsize=(4 * columns, 4.3 * rows), squeeze=False,
-                             constrained_layout=True)
+    # At least 8 inches wide so the colour key in the title fits over a single image.
+    fig, axes = plt.subplots(rows, columns, figsize=(max(8.0, 4 * columns), 4.3 * rows),
+                             squeeze=False, constrained_layout=True)
     for ax in axes.flat:
         ax.axis("off")
     for ax, path in zip(axes.flat, images, strict=False):

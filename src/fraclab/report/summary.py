@@ -121,9 +121,11 @@ def limitations(facts: Facts) -> list[str]:
     if test_images < 300:
         widths = [e["ci_high"] - e["ci_low"] for e in
                   (facts.classify[b]["test_ensemble"]["auroc"] for b in facts.backbones)]
-        items.append(f"The test set is small ({test_images} images): its 95 % intervals for "
-                     f"AUROC are {min(widths):.2f}–{max(widths):.2f} wide, so differences "
-                     "between backbones on test are weak evidence.")
+        spread = (f"{widths[0]:.2f}" if len(widths) == 1
+                  else f"{min(widths):.2f}–{max(widths):.2f}")
+        items.append(f"The test set is small ({test_images} images): the 95 % interval of "
+                     f"its AUROC is {spread} wide, so test numbers (and differences between "
+                     "backbones on test) are weak evidence.")
     chance = [b for b in facts.backbones
               if _includes_chance(facts.classify[b]["oof_pooled"]["auroc"])]
     if chance:
