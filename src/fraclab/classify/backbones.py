@@ -24,8 +24,9 @@ IMAGENET_STD = (0.229, 0.224, 0.225)
 
 # torchvision's MobileNetV3 uses BatchNorm momentum 0.01, tuned for ImageNet schedules of
 # hundreds of thousands of steps. A fold here trains a few hundred steps, after which running
-# statistics at 0.01 still lag the weights and eval-mode predictions collapse towards chance.
-# 0.1 (PyTorch's default, already used by ResNet and EfficientNet-B0) tracks them.
+# statistics at 0.01 still average over long-gone weights, so eval-mode predictions (early
+# stopping, OOF, test) see stale normalisation. 0.1 (PyTorch's default, already used by
+# ResNet and EfficientNet-B0) tracks them.
 BATCHNORM_MOMENTUM = 0.1
 
 
@@ -48,6 +49,17 @@ HEADS: dict[str, Callable[[nn.Module], nn.Module]] = {
     "efficientnet_b0": _replace_classifier_head,
 }
 BACKBONES = tuple(HEADS)
+
+
+# Measured with 2 CPU threads at 64 px, batch 32 (forward + backward + step): channels-last
+# makes the depthwise convolutions of MobileNetV3 ~30 % and EfficientNet ~40 % faster, and
+# ResNet-18 ~12 % slower. On CUDA it pays for every backbone (tensor cores).
+CPU_CHANNELS_LAST = frozenset({"mobilenet_v3_small", "efficientnet_b0"})
+
+
+def prefers_channels_last(name: str, device: torch.device) -> bool:
+    """Whether ``name`` trains faster with channels-last tensors on ``device``."""
+    return device.type == "cuda" or (device.type == "cpu" and name in CPU_CHANNELS_LAST)
 
 
 class PretrainedWeightsError(RuntimeError):

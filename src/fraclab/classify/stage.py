@@ -22,7 +22,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from fraclab.classify.backbones import build_backbone, check_backbone
+from fraclab.classify.backbones import build_backbone, check_backbone, prefers_channels_last
 from fraclab.classify.protocol import cv_plan, repeat_seed
 from fraclab.classify.train import InputPipeline, predict_logits, select_device, train_fold
 from fraclab.data.prepare import available_cores
@@ -135,6 +135,7 @@ def run_classify_cv(backbone: str, cfg: ClassifyParams, seed: int, prepared_dir:
     torch.set_num_threads(available_cores())
     torch.use_deterministic_algorithms(True, warn_only=True)
     device = select_device(cfg.device)
+    channels_last = prefers_channels_last(backbone, device)
     data = PreparedData.load(prepared_dir)
     dev = np.flatnonzero(~data.is_test)
     test = np.flatnonzero(data.is_test)
@@ -163,8 +164,9 @@ def run_classify_cv(backbone: str, cfg: ClassifyParams, seed: int, prepared_dir:
 
             trained = train_fold(model, head, data.images, data.labels, inner_train,
                                  inner_val, cfg, seed=fold_seed, device=device,
+                                 channels_last=channels_last,
                                  on_epoch=on_epoch, desc=f"{backbone} r{f.repeat} f{f.fold}")
-        inputs = InputPipeline(device, channels_last=device.type == "cuda")
+        inputs = InputPipeline(device, channels_last=channels_last)
         for rows, idx in ((oof_rows, outer), (val_rows, inner_val), (test_rows, test)):
             logits = predict_logits(model, data.images, idx, inputs)
             rows.extend((data.image_ids[i], f.repeat, f.fold, int(data.labels[i]), float(z))

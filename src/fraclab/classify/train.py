@@ -130,7 +130,7 @@ def positive_weight(labels: np.ndarray, setting: float | str) -> float:
 
 def train_fold(model: nn.Module, head: nn.Module, images: np.ndarray, labels: np.ndarray,
                train_idx: np.ndarray, val_idx: np.ndarray, cfg: ClassifyParams, *,
-               seed: int, device: torch.device,
+               seed: int, device: torch.device, channels_last: bool | None = None,
                on_epoch: Callable[[dict[str, float]], None] | None = None,
                desc: str = "") -> FoldTraining:
     """Train ``model`` on ``train_idx``; early-stop on the loss over ``val_idx``.
@@ -138,12 +138,14 @@ def train_fold(model: nn.Module, head: nn.Module, images: np.ndarray, labels: np
     Epochs ``1..freeze_epochs`` train only ``head`` at ``lr_head``; later epochs train the
     whole network at ``lr``. Patience counts only full-network epochs. The weights of the
     epoch with the lowest validation loss are loaded back into ``model`` before returning.
+    ``channels_last`` (default: on CUDA only) picks the memory format of model and batches.
     """
     torch.manual_seed(seed)
     generator = torch.Generator().manual_seed(seed)
     use_cuda = device.type == "cuda"
-    model.to(device, memory_format=torch.channels_last if use_cuda else torch.preserve_format)
-    inputs = InputPipeline(device, channels_last=use_cuda)
+    channels_last = use_cuda if channels_last is None else channels_last
+    model.to(device, memory_format=torch.channels_last if channels_last else torch.preserve_format)
+    inputs = InputPipeline(device, channels_last=channels_last)
     scaler = torch.amp.GradScaler("cuda", enabled=use_cuda)
     y_train = torch.from_numpy(labels[train_idx].astype(np.float32))
     y_val = torch.from_numpy(labels[val_idx].astype(np.float32))
