@@ -189,3 +189,24 @@ def test_stage_outputs_are_complete_consistent_and_reproducible(prepared):
     _run(prepared, "b")
     assert (out / "artifacts" / "oof.csv").read_bytes() == \
         (prepared / "b" / "artifacts" / "oof.csv").read_bytes()
+
+
+@pytest.mark.parametrize(("schedule", "freeze"), [("cosine", 0), ("cosine", 1), ("constant", 0)])
+def test_learning_rate_schedule_covers_the_full_network_epochs(schedule, freeze):
+    from fraclab.classify.train import _schedule
+
+    cfg = ClassifyParams(epochs=4, freeze_epochs=freeze, batch_size=8, lr=0.01,
+                         lr_schedule=schedule)
+    optimizer = torch.optim.SGD([torch.nn.Parameter(torch.zeros(1))], lr=cfg.lr)
+    schedule_ = _schedule(optimizer, cfg, n_train=33, head_only=False)  # 4 batches + 1 skipped
+    rates = []
+    for _ in range(4 * (cfg.epochs - freeze)):
+        rates.append(optimizer.param_groups[0]["lr"])
+        optimizer.step()
+        schedule_.step()
+    assert rates[0] == pytest.approx(0.01)
+    if schedule == "constant":
+        assert rates == [pytest.approx(0.01)] * len(rates)
+    else:
+        assert all(a > b for a, b in zip(rates, rates[1:], strict=False))
+        assert optimizer.param_groups[0]["lr"] == pytest.approx(0.0, abs=1e-12)

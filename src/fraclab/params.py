@@ -170,6 +170,7 @@ class ClassifyParams:
     lr_head: float = 1e-3
     lr: float = 1e-3
     weight_decay: float = 1e-4
+    lr_schedule: str = "constant"
     pos_weight: float | str = "auto"
     augment: AugmentParams = dataclasses.field(default_factory=AugmentParams)
     device: str = "auto"
@@ -182,6 +183,7 @@ class ClassifyParams:
                                section(AugmentParams, {"classify.augment": self.augment},
                                        "classify.augment"))
         _choice("optimizer", self.optimizer, ("adamw", "sgd"))
+        _choice("lr_schedule", self.lr_schedule, ("constant", "cosine"))
         _choice("device", self.device, ("auto", "cpu", "cuda", "mps"))
         if self.folds < 2 or self.repeats < 1:
             raise ValueError(f"need folds >= 2 and repeats >= 1, got {self.folds}, {self.repeats}")

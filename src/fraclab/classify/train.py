@@ -120,6 +120,20 @@ def _optimizer(params: list[nn.Parameter], cfg: ClassifyParams, lr: float):
     return torch.optim.AdamW(params, lr=lr, weight_decay=cfg.weight_decay)
 
 
+def _schedule(optimizer: torch.optim.Optimizer, cfg: ClassifyParams, n_train: int,
+              head_only: bool) -> torch.optim.lr_scheduler.LRScheduler:
+    """Per-step learning rate: constant, or cosine decay to 0 over the full-network epochs.
+
+    Cosine runs out at ``cfg.epochs``; early stopping may end training before that.
+    """
+    if head_only or cfg.lr_schedule == "constant":
+        return torch.optim.lr_scheduler.LambdaLR(optimizer, lambda step: 1.0)
+    full, rest = divmod(n_train, cfg.batch_size)
+    steps_per_epoch = full + (rest >= 2)  # a last batch of one image is skipped
+    total = max(1, steps_per_epoch * (cfg.epochs - cfg.freeze_epochs))
+    return torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=total)
+
+
 def positive_weight(labels: np.ndarray, setting: float | str) -> float:
     """BCE weight of the positive class: ``n_negative / n_positive`` for ``auto``."""
     if setting != "auto":
@@ -136,8 +150,9 @@ def train_fold(model: nn.Module, head: nn.Module, images: np.ndarray, labels: np
     """Train ``model`` on ``train_idx``; early-stop on the loss over ``val_idx``.
 
     Epochs ``1..freeze_epochs`` train only ``head`` at ``lr_head``; later epochs train the
-    whole network at ``lr``. Patience counts only full-network epochs. The weights of the
-    epoch with the lowest validation loss are loaded back into ``model`` before returning.
+    whole network at ``lr`` (held, or decayed by a cosine to 0, per ``lr_schedule``).
+    Patience counts only full-network epochs. The weights of the epoch with the lowest
+    validation loss are loaded back into ``model`` before returning.
     ``channels_last`` (default: on CUDA only) picks the memory format of model and batches.
     """
     torch.manual_seed(seed)
@@ -160,6 +175,7 @@ def train_fold(model: nn.Module, head: nn.Module, images: np.ndarray, labels: np
             head_only = epoch <= cfg.freeze_epochs
             trainable = _set_trainable(model, head, head_only)
             optimizer = _optimizer(trainable, cfg, cfg.lr_head if head_only else cfg.lr)
+            schedule = _schedule(optimizer, cfg, len(train_idx), head_only)
         model.train()
         started = time.perf_counter()
         order = torch.randperm(len(train_idx), generator=generator).numpy()
@@ -177,6 +193,7 @@ def train_fold(model: nn.Module, head: nn.Module, images: np.ndarray, labels: np
             scaler.scale(loss).backward()
             scaler.step(optimizer)
             scaler.update()
+            schedule.step()
             total += loss.item() * len(batch)
             seen += len(batch)
         seconds = time.perf_counter() - started
