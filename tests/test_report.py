@@ -180,3 +180,21 @@ def test_missing_metrics_file_is_an_error_naming_it(project, tmp_path, monkeypat
     assert result.exit_code == 1
     assert "metrics/calibrate/alpha.json: not found" in result.output
     assert not (root / "report").exists()
+
+
+def test_threshold_curves_on_the_grid_are_exact():
+    import numpy as np
+
+    from fraclab.evaluate.thresholds import operating_point, threshold_curve
+    from fraclab.report.dvcplots import on_grid
+
+    rng = np.random.default_rng(1)
+    y = rng.integers(0, 2, 300)
+    p = np.round(rng.beta(2, 3, 300), 3)  # ties, and nothing above ~0.95
+    curve = threshold_curve(y, p)
+    for metric in ("sensitivity", "specificity", "precision", "f1"):
+        grid = on_grid({"threshold": curve["threshold"], metric: curve[metric]}, metric)
+        assert grid["threshold"].max() <= p.max() < grid["threshold"].max() + 0.01
+        for t, value in zip(grid["threshold"], grid[metric], strict=True):
+            assert value == pytest.approx(operating_point(y, p, t)[metric], abs=1e-12), (t,
+                                                                                         metric)

@@ -68,15 +68,24 @@ def training(curves: dict[str, dict[str, dict[str, Curve]]]) -> bytes:
     n = len(curves)
     fig, axes = plt.subplots(1, n, figsize=(5 * n, 4), squeeze=False, sharey=True,
                              constrained_layout=True)
+    from matplotlib.lines import Line2D
+    from matplotlib.ticker import MaxNLocator
+
     for ax, (backbone, runs) in zip(axes[0], curves.items(), strict=True):
         for k, (run, splits) in enumerate(runs.items()):
             for split, style in (("train", "--"), ("val", "-")):
                 c = splits[split]
                 ax.plot(c["step"] + 1, c[f"{split}_loss"], style, color=_colour(k),
-                        marker="o", markersize=3, label=f"{run} {split}")
+                        marker="o", markersize=3, label=run if split == "val" else None)
+        # Colour says which fold model, line style which loss: one legend entry each.
+        handles, _ = ax.get_legend_handles_labels()
+        handles += [Line2D([], [], color="black", linestyle="--", label="training"),
+                    Line2D([], [], color="black", linestyle="-", label="inner validation")]
+        ax.legend(handles=handles, fontsize=7, ncol=2, title="fold model (r = repeat, "
+                  "f = fold) / loss", title_fontsize=7)
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
         ax.set(xlabel="epoch", title=f"{backbone}: loss per fold model")
         ax.grid(alpha=0.3)
-        ax.legend(fontsize=7, ncol=2, title="repeat r, fold f", title_fontsize=7)
     axes[0, 0].set_ylabel("binary cross-entropy per image (nats)")
     return png_bytes(fig)
 
@@ -169,6 +178,9 @@ def detect_training(epochs: dict[str, Curve]) -> bytes:
         ax.plot(c["epoch"], c["map50"], "--", color=_colour(k), label=f"YOLOv8{size} mAP@0.5")
         ax.plot(c["epoch"], c["map50_95"], "-", color=_colour(k),
                 label=f"YOLOv8{size} mAP@0.5:0.95")
+    from matplotlib.ticker import MaxNLocator
+
+    ax.xaxis.set_major_locator(MaxNLocator(integer=True))
     ax.set(xlabel="epoch", ylabel="mean average precision (validation split)", ylim=(0, 1),
            title="Detector training: validation mAP per epoch")
     ax.grid(alpha=0.3)
