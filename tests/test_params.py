@@ -22,3 +22,8 @@ def test_values_dvc_writes_unquoted_keep_their_type(tmp_path: Path) -> None:
 def test_the_committed_params_equal_the_defaults() -> None:
     params = load_params(Path(__file__).parents[1] / "params.yaml")
     assert section(DataParams, params, "data") == DataParams()
+
+
+def test_committed_classify_params_equal_the_defaults() -> None:
+    params = load_params(Path(__file__).parents[1] / "params.yaml")
+    assert section(ClassifyParams, params, "classify") == ClassifyParams()

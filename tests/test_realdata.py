@@ -85,7 +85,8 @@ def test_outputs_are_consistent(prepared, real_data):
     audit, out = prepared
     rows = list(csv.DictReader((out / "manifest.csv").open()))
     array = np.load(out / "images.npy", mmap_mode="r")
-    assert array.shape == (4148, 128, 128) and array.dtype == np.uint8
+    size = DataParams().image_size
+    assert array.shape == (4148, size, size) and array.dtype == np.uint8
     assert [int(r["index"]) for r in rows] == list(range(4148))
     assert sum(int(r["label"]) for r in rows) == audit["fractured"]
     # Letterboxed X-rays: not blank, and the padding is black.

@@ -80,7 +80,7 @@ class DataParams:
 
     path: str = "data"
     format: str = "auto"
-    image_size: int = 128
+    image_size: int = 64
     test_fraction: float = 0.15
     val_fraction: float = 0.15
     group_by: str = "auto"
@@ -161,16 +161,16 @@ class ClassifyParams:
     folds: int = 3
     repeats: int = 2
     val_fraction: float = 0.2
-    epochs: int = 10
+    epochs: int = 20
     freeze_epochs: int = 0
-    patience: int = 3
+    patience: int = 5
     min_delta: float = 0.0
     batch_size: int = 32
     optimizer: str = "adamw"
     lr_head: float = 1e-3
     lr: float = 1e-3
     weight_decay: float = 1e-4
-    lr_schedule: str = "constant"
+    lr_schedule: str = "cosine"
     pos_weight: float | str = "auto"
     augment: AugmentParams = dataclasses.field(default_factory=AugmentParams)
     device: str = "auto"
