@@ -179,7 +179,7 @@ def test_auto_resources_use_every_core(monkeypatch):
 
     monkeypatch.setattr(detect_train, "available_cores", lambda: 3)
     res = detect_train.resources(tiny(threads="auto", workers="auto", device="cpu"))
-    assert (res.device, res.threads, res.workers) == ("cpu", 3, 3)
+    assert (res.device, res.threads, res.workers) == ("cpu", 2, 3)  # a core left for workers
     res = detect_train.resources(tiny(threads=1, workers=0, device="cpu"))
     assert (res.threads, res.workers) == (1, 0)
 
