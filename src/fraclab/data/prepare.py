@@ -105,21 +105,9 @@ def select_classes(dataset: ImportedDataset, records: list[ImageRecord],
 
 def merge_groups_sharing_content(groups: list[str], hashes: list[str]) -> list[str]:
     """Union groups that contain byte-identical images, so a duplicate cannot cross a split."""
-    parent: dict[str, str] = {}
-
-    def find(x: str) -> str:
-        while parent.setdefault(x, x) != x:
-            parent[x] = parent[parent[x]]
-            x = parent[x]
-        return x
-
-    first_group_of_hash: dict[str, str] = {}
-    for group, digest in zip(groups, hashes, strict=True):
-        other = first_group_of_hash.setdefault(digest, group)
-        a, b = find(group), find(other)
-        if a != b:
-            parent[max(a, b)] = min(a, b)
-    return [find(g) for g in groups]
+    first_with_hash: dict[str, int] = {}
+    pairs = [(first_with_hash.setdefault(digest, i), i, 0) for i, digest in enumerate(hashes)]
+    return union_groups(groups, [(i, j, d) for i, j, d in pairs if i != j])
 
 
 def unassigned_fractions(splits: list[str], declared: dict[str, float] | None,
