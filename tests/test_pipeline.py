@@ -13,9 +13,14 @@ from pathlib import Path
 import pytest
 import yaml
 
+from fraclab.report import browser
+
 pytestmark = pytest.mark.slow
 BIN = Path(sys.executable).parent
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
+# The tiny profile's metrics, committed: `fraclab check-metrics` compares each run with them.
+# After an intended change: FRACLAB_UPDATE_TINY_BASELINE=1 pytest tests/test_pipeline.py
+BASELINE_TINY = PROJECT_ROOT / "tests" / "baseline_tiny" / "metrics"
 
 
 def run(cmd: list[str], cwd: Path) -> str:
@@ -31,11 +36,12 @@ def run(cmd: list[str], cwd: Path) -> str:
 def project(tmp_path_factory) -> Path:
     """A git+DVC project with this repo's pipeline files and a tiny synthetic dataset."""
     root = tmp_path_factory.mktemp("project")
-    for name in ("dvc.yaml", "params.yaml", ".dvcignore", ".gitignore"):
+    for name in ("dvc.yaml", "params.yaml", ".dvcignore", ".gitignore", "metrics_rules.yaml"):
         shutil.copy(PROJECT_ROOT / name, root / name)
     (root / "src").symlink_to(PROJECT_ROOT / "src")
     run(["git", "init", "-q"], root)
     run(["dvc", "init", "-q"], root)
+    shutil.copytree(PROJECT_ROOT / ".dvc" / "plots", root / ".dvc" / "plots")  # templates
     run(["dvc", "config", "core.analytics", "false"], root)
     params = yaml.safe_load((root / "params.yaml").read_text())
     params["data"]["image_size"] = 32
@@ -75,8 +81,15 @@ def test_repro_runs_every_stage_and_is_deterministic(project):
     for name in ("calibrate/mobilenet_v3_small/reliability/oof_after.csv",
                  "threshold/mobilenet_v3_small/curves/f1.csv",
                  "threshold/mobilenet_v3_small/operating_points.csv",
-                 "detect/n/val_map.csv", "detect/n/ap50_per_class.csv", "detect/n/pr_test.csv"):
+                 "detect/n/val_map.csv", "detect/n/ap50_per_class.csv", "detect/n/pr_test.csv",
+                 "report/roc_oof.csv", "report/threshold_f1.csv", "report/classify_val_loss.csv",
+                 "report/detect_ap50.csv", "report/detect_samples.png"):
         assert plots["data"][f"plots/{name}"], name
+    summary = json.loads((project / "metrics/summary.json").read_text())
+    assert summary["best_backbone"] == "mobilenet_v3_small"
+    assert summary["test_auroc"]["value"] == scores["test_ensemble"]["auroc"]["value"]
+    assert summary["best_yolo_size"] == "n"
+    assert browser.static_problems((project / "report/index.html").read_text()) == []
     first = {p: (project / p).read_bytes() for p in
              ("metrics/data.json", "artifacts/prepared/manifest.csv",
               "artifacts/prepared/images.npy", "artifacts/classify/mobilenet_v3_small/oof.csv",
@@ -84,7 +97,7 @@ def test_repro_runs_every_stage_and_is_deterministic(project):
               "artifacts/calibrate/mobilenet_v3_small/test.csv",
               "metrics/calibrate/mobilenet_v3_small.json",
               "metrics/threshold/mobilenet_v3_small.json",
-              "metrics/detect/n.json")}
+              "metrics/detect/n.json", "metrics/summary.json", "plots/report/roc_oof.csv")}
     assert "didn't change" in run(["dvc", "repro"], project)
     run(["dvc", "repro", "--force"], project)
     again = {p: (project / p).read_bytes() for p in first}
@@ -96,6 +109,39 @@ def test_repro_runs_every_stage_and_is_deterministic(project):
     run(["git", "commit", "-qm", "baseline"], project)
 
 
+def test_tiny_run_passes_the_gate_against_the_committed_baseline(project):
+    """The regression gate, as CI runs it: this run's metrics against tests/baseline_tiny.
+
+    On the machine that wrote the baseline every checked metric is bit-identical; other
+    hardware may move them within metrics_rules.yaml's tolerances (see its header).
+    """
+    produced = project / "metrics"
+    if os.environ.get("FRACLAB_UPDATE_TINY_BASELINE"):
+        shutil.rmtree(BASELINE_TINY, ignore_errors=True)
+        shutil.copytree(produced, BASELINE_TINY)
+    head = run(["git", "rev-parse", "HEAD"], project).strip()
+    try:
+        # Commit the committed baseline as a revision, then put this run's metrics back.
+        shutil.rmtree(produced)
+        shutil.copytree(BASELINE_TINY, produced)
+        run(["git", "add", "-A", "metrics"], project)
+        run(["git", "commit", "-qm", "tiny baseline from tests/", "--allow-empty"], project)
+        run(["git", "checkout", "-q", head, "--", "metrics"], project)
+        table = run(["fraclab", "check-metrics", "--baseline", "HEAD", "--show", "changed"],
+                    project)
+        assert "**Regression gate: passed**" in table
+        # Not blind: a real drop fails it.
+        path = produced / "classify" / "mobilenet_v3_small.json"
+        scores = json.loads(path.read_text())
+        scores["oof_pooled"]["auroc"]["value"] -= 0.1
+        path.write_text(json.dumps(scores))
+        failed = subprocess.run([str(BIN / "fraclab"), "check-metrics", "--baseline", "HEAD"],
+                                cwd=project, capture_output=True, text=True, check=False)
+        assert failed.returncode == 1 and "FAIL: worse" in failed.stdout
+    finally:
+        run(["git", "reset", "-q", "--hard", head], project)
+
+
 def test_experiment_changes_params_and_metrics_diff_sees_it(project):
     run(["dvc", "exp", "run", "-S", "data.group_by=image", "--name", "per-image"], project)
     diff = json.loads(run(["dvc", "metrics", "diff", "--json"], project))
@@ -105,5 +151,6 @@ def test_experiment_changes_params_and_metrics_diff_sees_it(project):
     shown = run(["dvc", "exp", "show", "--csv"], project)
     assert "per-image" in shown and "data.group_by" in shown
     # The calibration and operating-point columns the experiments table is meant to show.
-    for column in ("temperature.mean", "oof_pooled.after.ece", "youden.test.threshold"):
+    for column in ("temperature.mean", "oof_pooled.after.ece", "youden.test.threshold",
+                   "best_backbone", "test_map50_95"):
         assert column in shown, column

@@ -46,7 +46,7 @@ def run_facts(facts: Facts) -> Section:
         ("git revision", git_revision(facts.root)),
         ("params digest", f"{params_digest(facts.params)} (SHA-256 of params.yaml as "
                           "canonical JSON, first 12 hex digits)"),
-        ("seed", str(facts.params.get("seed", 0))),
+        ("seed", f"{facts.params.get('seed', 0)} (params.yaml, every stage)"),
         ("dataset", f"{dataset.get('path', '?')} (format {dataset.get('format', '?')}"
                     f"{', synthetic' if facts.synthetic else ''})"),
         ("box classes", ", ".join(dataset.get("classes", [])) or "none"),
@@ -55,8 +55,9 @@ def run_facts(facts: Facts) -> Section:
                                         "imagenet" else ("from scratch" if m.get("pretrained")
                                                          == "none" else m.get("pretrained"))
                                         for b, m in facts.classify.items()})),
-        ("detector weights", _joined({f"YOLOv8{s}": "Ultralytics pretrained (COCO)" if
-                                      m.get("weights") == "pretrained" else m.get("weights")
+        ("detector weights", _joined({f"YOLOv8{s}": {"pretrained": "Ultralytics pretrained "
+                                                    "(COCO)", "scratch": "from scratch"}
+                                      .get(m.get("weights"), m.get("weights"))
                                       for s, m in detect.items()}) if detect else "n/a"),
         ("device", _joined({**{b: m.get("device") for b, m in facts.classify.items()},
                             **{f"YOLOv8{s}": m["training"].get("device")
