@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import itertools
 import json
 import socket
 import time
@@ -208,5 +209,5 @@ def test_learning_rate_schedule_covers_the_full_network_epochs(schedule, freeze)
     if schedule == "constant":
         assert rates == [pytest.approx(0.01)] * len(rates)
     else:
-        assert all(a > b for a, b in zip(rates, rates[1:], strict=False))
+        assert all(a > b for a, b in itertools.pairwise(rates))
         assert optimizer.param_groups[0]["lr"] == pytest.approx(0.0, abs=1e-12)
