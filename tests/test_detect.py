@@ -293,3 +293,18 @@ def test_pretrained_weights_from_a_folder(tmp_path, yolo_home):
     (tmp_path / "yolov8m.pt").write_bytes(b"x")
     assert model_source(str(tmp_path), "m") == str(tmp_path / "yolov8m.pt")
     assert model_source("scratch", "m") == "yolov8m.yaml"
+
+
+def test_drawn_images_show_true_and_predicted_boxes(tmp_path):
+    from fraclab.detect.plots import PREDICTED_COLOUR, TRUE_COLOUR, draw_boxes, yolo_boxes
+
+    Image.fromarray(np.full((64, 64), 100, np.uint8)).save(tmp_path / "x.png")
+    (tmp_path / "x.txt").write_text("1 0.25 0.25 0.25 0.25\n")
+    truth = yolo_boxes(tmp_path / "x.txt", 64, 64)
+    assert truth == [(1, 8.0, 8.0, 24.0, 24.0)]
+    drawn = np.asarray(draw_boxes(tmp_path / "x.png", truth, [(0, 0.9, 32.0, 32.0, 60.0, 60.0)],
+                                  ["bright", "dark"]))
+    scale = 384 // 64
+    assert tuple(drawn[8 * scale, 16 * scale]) == TRUE_COLOUR  # top edge of the true box
+    assert tuple(drawn[46 * scale, 32 * scale]) == PREDICTED_COLOUR  # left edge, predicted
+    assert tuple(drawn[2, 2]) == (100, 100, 100)
