@@ -308,3 +308,15 @@ def test_drawn_images_show_true_and_predicted_boxes(tmp_path):
     assert tuple(drawn[8 * scale, 16 * scale]) == TRUE_COLOUR  # top edge of the true box
     assert tuple(drawn[46 * scale, 32 * scale]) == PREDICTED_COLOUR  # left edge, predicted
     assert tuple(drawn[2, 2]) == (100, 100, 100)
+
+
+def test_importing_ultralytics_leaves_corrupt_images_a_clear_error(tmp_path):
+    # Ultralytics patches PIL.Image.open process-wide (HEIF via a runtime pip install);
+    # prepare's error for a corrupt file must survive the detect modules being imported.
+    import fraclab.detect.train  # noqa: F401
+    from fraclab.data.images import ImageError, decode_image
+
+    broken = tmp_path / "broken.jpg"
+    broken.write_bytes(b"\xff\xd8\xff garbage")
+    with pytest.raises(ImageError, match=r"broken\.jpg"):
+        decode_image(broken, 32)

@@ -18,6 +18,8 @@ offline.configure()  # must precede the first `import ultralytics`
 
 from ultralytics import YOLO  # noqa: E402
 
+offline.restore_pil_open()  # a corrupt image stays PIL's clear error
+
 METRIC_KEYS = ("precision", "recall", "map50", "map50_95")
 
 

@@ -109,4 +109,22 @@ def ultralytics_module():
     configure()
     import ultralytics
 
+    restore_pil_open()
     return ultralytics
+
+
+def restore_pil_open() -> None:
+    """Undo Ultralytics' process-wide patch of ``PIL.Image.open``.
+
+    On an image PIL cannot identify, the patched opener tries to install pi-heif (a network
+    call) and then fails with ModuleNotFoundError instead of PIL's own error, so a corrupt
+    image would no longer be the clear error `prepare` gives (and anything else that opens
+    images in the same process would change behaviour). Offline, HEIF support cannot be
+    installed anyway. Call after importing ultralytics; a no-op before.
+    """
+    patches = sys.modules.get("ultralytics.utils.patches")
+    original = getattr(patches, "_image_open", None)
+    if original is not None:
+        from PIL import Image
+
+        Image.open = original

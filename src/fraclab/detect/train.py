@@ -35,6 +35,8 @@ from ultralytics.engine import trainer as trainer_module  # noqa: E402
 from ultralytics.models.yolo.detect import DetectionTrainer  # noqa: E402
 from ultralytics.utils.torch_utils import strip_optimizer  # noqa: E402
 
+offline.restore_pil_open()  # a corrupt image stays PIL's clear error
+
 from fraclab.classify.train import select_device  # noqa: E402
 from fraclab.data.prepare import available_cores  # noqa: E402
 from fraclab.params import YOLO_OPTIMIZERS, DetectParams  # noqa: E402

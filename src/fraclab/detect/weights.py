@@ -57,6 +57,8 @@ def model_source(weights: str, size: str) -> str:
     offline.configure()  # before ultralytics is imported
     from ultralytics.utils.downloads import attempt_download_asset
 
+    offline.restore_pil_open()
+
     folder.mkdir(parents=True, exist_ok=True)
     path = Path(attempt_download_asset(folder / name))
     if not path.is_file():
