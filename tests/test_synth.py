@@ -204,11 +204,11 @@ def test_fractured_patients_show_their_fracture_in_some_views_only(meta):
 
 def test_default_dataset_size_and_prevalence():
     config = SynthConfig()
-    assert (config.size, config.seed) == (256, 0)
+    assert (config.size, config.seed) == (128, 0)
     patients = [sample_patient(config, k) for k in range(config.n_patients)]
     views = [(p, v) for p in patients for v in p.views]
     fractured = sum(bool(visible_fractures(p, v)) for p, v in views)
-    assert 500 <= len(views) <= 600
+    assert 1700 <= len(views) <= 1900
     assert 0.35 <= fractured / len(views) <= 0.45
 
 

@@ -76,6 +76,11 @@ def full_resolution_gray(path: Path) -> Image.Image:
         raise ImageError(path, f"cannot decode image ({err})") from None
 
 
+# JPEGs are decoded at a reduced scale for small `size`; the perceptual hash is always taken
+# from a decode at least this large, so near-duplicate results do not change with image_size.
+HASH_INPUT_SIDE = 128
+
+
 def decode_image(path: Path, size: int) -> DecodedImage:
     """Read, verify and letterbox one image file (any format PIL reads, or DICOM).
 
@@ -102,11 +107,18 @@ def decode_image(path: Path, size: int) -> DecodedImage:
         with Image.open(io.BytesIO(data)) as image:
             width, height = image.size
             converted = image.mode in HIGH_BIT_MODES
+            drafted = image.format == "JPEG" and size < HASH_INPUT_SIDE
             # JPEG can decode at a reduced scale directly: far faster than full decode + resize.
             image.draft("L", (size, size))
             image.load()
             gray = to_uint8_gray(image)
             pixels = letterbox(gray, size)
+        if drafted:
+            # The hash must not depend on data.image_size: hash a copy drafted at a fixed size.
+            with Image.open(io.BytesIO(data)) as image:
+                image.draft("L", (HASH_INPUT_SIDE, HASH_INPUT_SIDE))
+                image.load()
+                gray = to_uint8_gray(image)
     except UnidentifiedImageError:
         # Pillow's own message embeds the BytesIO's memory address: not reproducible.
         raise ImageError(path, "cannot decode image (not a recognised image format)") from None
