@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import dataclasses
 import itertools
 import json
 import socket
@@ -21,7 +22,7 @@ from fraclab.classify.backbones import (
     imagenet_checkpoint,
 )
 from fraclab.classify.stage import run_classify_cv
-from fraclab.classify.train import InputPipeline, predict_logits, train_fold
+from fraclab.classify.train import InputPipeline, positive_weight, predict_logits, train_fold
 from fraclab.data.prepare import prepare_dataset
 from fraclab.data.synth import SynthConfig, generate_dataset
 from fraclab.evaluate import sigmoid
@@ -138,6 +139,24 @@ def test_early_stopping_keeps_the_best_epoch():
     losses = [h["val_loss"] for h in result.history]
     assert result.best_epoch == int(np.argmin(losses)) + 1
     assert result.epochs_run == len(losses) <= TINY["epochs"]
+
+
+def test_early_stopping_watches_the_weighted_loss_that_training_minimises():
+    images, labels = _toy_images()
+    labels = np.where(np.arange(len(labels)) % 3 == 0, 1, 0)  # 1 in 3 positive: weight 2
+    train_idx, val_idx = np.arange(0, 36), np.arange(36, 48)
+    cfg = dataclasses.replace(ClassifyParams(**TINY), epochs=1)
+    torch.manual_seed(0)
+    model, head = build_backbone("mobilenet_v3_small")
+    result = train_fold(model, head, images, labels, train_idx, val_idx, cfg, seed=0,
+                        device=torch.device("cpu"))
+    logits = predict_logits(model, images, val_idx, InputPipeline(torch.device("cpu"), False))
+    weight = positive_weight(labels[train_idx], "auto")
+    y = labels[val_idx].astype(float)
+    p = sigmoid(logits)
+    weighted = -np.mean(weight * y * np.log(p) + (1 - y) * np.log(1 - p))
+    assert weight == 2.0
+    assert result.history[0]["val_loss"] == pytest.approx(weighted, rel=1e-6)
 
 
 @pytest.fixture(scope="module")

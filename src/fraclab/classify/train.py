@@ -201,7 +201,11 @@ def train_fold(model: nn.Module, head: nn.Module, images: np.ndarray, labels: np
         result.train_images += seen
 
         val_logits = torch.from_numpy(predict_logits(model, images, val_idx, inputs))
-        val_loss = F.binary_cross_entropy_with_logits(val_logits, y_val.double()).item()
+        # The loss being minimised, positive weight included: with the unweighted loss a
+        # pos_weight-trained model looks worse the more it learns (its probabilities sit
+        # above the base rate by design), and early stopping kept epoch 1-2 in some folds.
+        val_loss = F.binary_cross_entropy_with_logits(
+            val_logits, y_val.double(), pos_weight=pos_weight.double().cpu()).item()
         row = {"epoch": epoch, "train_loss": total / max(seen, 1), "val_loss": val_loss,
                "train_images_per_second": seen / seconds}
         result.history.append(row)
