@@ -136,6 +136,7 @@ def run_classify_cv(backbone: str, cfg: ClassifyParams, seed: int, prepared_dir:
     torch.use_deterministic_algorithms(True, warn_only=True)
     device = select_device(cfg.device)
     channels_last = prefers_channels_last(backbone, device)
+    inputs = InputPipeline(device, channels_last=channels_last)  # for the predictions
     data = PreparedData.load(prepared_dir)
     dev = np.flatnonzero(~data.is_test)
     test = np.flatnonzero(data.is_test)
@@ -166,7 +167,6 @@ def run_classify_cv(backbone: str, cfg: ClassifyParams, seed: int, prepared_dir:
                                  inner_val, cfg, seed=fold_seed, device=device,
                                  channels_last=channels_last,
                                  on_epoch=on_epoch, desc=f"{backbone} r{f.repeat} f{f.fold}")
-        inputs = InputPipeline(device, channels_last=channels_last)
         for rows, idx in ((oof_rows, outer), (val_rows, inner_val), (test_rows, test)):
             logits = predict_logits(model, data.images, idx, inputs)
             rows.extend((data.image_ids[i], f.repeat, f.fold, int(data.labels[i]), float(z))

@@ -106,8 +106,9 @@ def select_classes(dataset: ImportedDataset, records: list[ImageRecord],
 def merge_groups_sharing_content(groups: list[str], hashes: list[str]) -> list[str]:
     """Union groups that contain byte-identical images, so a duplicate cannot cross a split."""
     first_with_hash: dict[str, int] = {}
-    pairs = [(first_with_hash.setdefault(digest, i), i, 0) for i, digest in enumerate(hashes)]
-    return union_groups(groups, [(i, j, d) for i, j, d in pairs if i != j])
+    # Link every image to the first with its hash (an image linked to itself changes nothing).
+    return union_groups(groups, [(first_with_hash.setdefault(digest, i), i, 0)
+                                 for i, digest in enumerate(hashes)])
 
 
 def unassigned_fractions(splits: list[str], declared: dict[str, float] | None,
