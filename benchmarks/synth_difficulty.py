@@ -6,8 +6,9 @@ keeps the epoch with the best valid AUROC and prints its AUROC on the test split
 split holds only ~80 images, so its AUROC is noisy (±0.05); the script therefore also scores
 "fresh patients": patients beyond ``n_patients`` of the same config (patient k's images do
 not depend on how many patients a dataset has, so these are new patients from the same
-distribution). The default difficulty should land in roughly 0.75..0.92: learnable, but not
-trivial.
+distribution). At ``--difficulty 0.5`` the small CNN lands near 0.8; the dataset default (0.25)
+is easier, so that the pipeline's backbones and YOLOv8n, trained from scratch on two CPU cores,
+learn within minutes.
 
 Usage::
 
