@@ -2,7 +2,7 @@
 
 from pathlib import Path
 
-from fraclab.params import ClassifyParams, DataParams, load_params, section
+from fraclab.params import ClassifyParams, DataParams, DetectParams, load_params, section
 
 
 def test_values_dvc_writes_unquoted_keep_their_type(tmp_path: Path) -> None:
@@ -27,3 +27,8 @@ def test_the_committed_params_equal_the_defaults() -> None:
 def test_committed_classify_params_equal_the_defaults() -> None:
     params = load_params(Path(__file__).parents[1] / "params.yaml")
     assert section(ClassifyParams, params, "classify") == ClassifyParams()
+
+
+def test_committed_detect_params_equal_the_defaults() -> None:
+    params = load_params(Path(__file__).parents[1] / "params.yaml")
+    assert section(DetectParams, params, "detect") == DetectParams()

@@ -161,9 +161,9 @@ class ClassifyParams:
     folds: int = 3
     repeats: int = 2
     val_fraction: float = 0.2
-    epochs: int = 20
+    epochs: int = 6
     freeze_epochs: int = 0
-    patience: int = 5
+    patience: int = 3
     min_delta: float = 0.0
     batch_size: int = 32
     optimizer: str = "adamw"
@@ -256,11 +256,11 @@ YOLO_OPTIMIZERS = {"sgd": "SGD", "adam": "Adam", "adamw": "AdamW"}  # ours -> Ul
 class DetectAugmentParams:
     """Ultralytics' training augmentation (train batches only); grayscale: no hue/saturation."""
 
-    mosaic: float = 1.0  # probability of a 2x2 mosaic of four training images
+    mosaic: float = 0.0  # probability of a 2x2 mosaic of four training images
     fliplr: float = 0.5  # probability of a horizontal flip
     degrees: float = 0.0  # rotation, uniform in +-degrees
     translate: float = 0.1  # translation, fraction of the image side
-    scale: float = 0.5  # zoom gain, uniform in 1 +- scale
+    scale: float = 0.2  # zoom gain, uniform in 1 +- scale
     hsv_v: float = 0.4  # brightness gain fraction
 
     def __post_init__(self) -> None:
@@ -280,18 +280,18 @@ class DetectParams:
 
     sizes: list = dataclasses.field(default_factory=lambda: ["n", "s", "m"])
     weights: str = "scratch"
-    imgsz: int = 160
-    epochs: int | dict = 30
+    imgsz: int = 96
+    epochs: int | dict = dataclasses.field(default_factory=lambda: {"n": 10, "s": 1, "m": 1})
     patience: int = 10
-    batch: int = 16
-    nbs: int = 16
+    batch: int = 8
+    nbs: int = 8
     optimizer: str = "adamw"
     lr0: float = 0.002
     lrf: float = 0.1
     momentum: float = 0.9
     weight_decay: float = 0.0005
     warmup_epochs: float = 1.0
-    close_mosaic: int = 5
+    close_mosaic: int = 0
     augment: DetectAugmentParams = dataclasses.field(default_factory=DetectAugmentParams)
     cache: bool = True
     device: str = "auto"
