@@ -17,7 +17,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from fraclab.data.fracatlas import parse_flag
-from fraclab.data.labels import LabelError, parse_label_text
+from fraclab.data.labels import LabelError, read_label_file
 from fraclab.data.records import UNASSIGNED, DatasetError, ImageRecord, ImportedDataset
 from fraclab.data.tables import BadRows, read_table, require
 
@@ -83,8 +83,7 @@ def read_grazpedwri(root: Path, on_bad: str = "error") -> ImportedDataset:
             continue
         label_path = label_dir / f"{stem}.txt"
         try:
-            text = label_path.read_text() if label_path.is_file() else ""
-            boxes = tuple(parse_label_text(text, len(CLASS_NAMES)))
+            boxes = read_label_file(label_path, len(CLASS_NAMES))
         except (LabelError, UnicodeDecodeError) as err:
             bad(label_path, str(err))
             continue

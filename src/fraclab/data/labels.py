@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from pathlib import Path
 
 # Exports round coordinates and a few land a hair outside [0, 1] after float32 round trips;
 # anything further out is a real error.
@@ -113,3 +114,17 @@ def parse_label_text(text: str, n_classes: int) -> list[Box]:
         except LabelError as err:
             raise LabelError(f"line {number}: {err}") from None
     return boxes
+
+
+def read_label_file(path: Path, n_classes: int) -> tuple[Box, ...]:
+    """The boxes of a YOLO label file; no file means an image without boxes (a negative).
+
+    Raises
+    ------
+    LabelError
+        For the first bad line (see `parse_label_text`).
+    UnicodeDecodeError
+        When the file is not text.
+    """
+    text = path.read_text() if path.is_file() else ""
+    return tuple(parse_label_text(text, n_classes))

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import yaml
 
-from fraclab.data.labels import LabelError, parse_label_text
+from fraclab.data.labels import LabelError, read_label_file
 from fraclab.data.records import SPLITS, BadFile, DatasetError, ImageRecord, ImportedDataset
 
 IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff", ".webp", ".dcm"}
@@ -110,8 +110,7 @@ def read_yolo_export(root: Path, on_bad: str = "error") -> ImportedDataset:
                 continue
             label_path = label_dir / f"{image_path.stem}.txt"
             try:
-                text = label_path.read_text() if label_path.is_file() else ""
-                boxes = tuple(parse_label_text(text, len(class_names)))
+                boxes = read_label_file(label_path, len(class_names))
             except (LabelError, UnicodeDecodeError) as err:
                 problem = f"{label_path}: {err}"
                 if on_bad == "error":
