@@ -17,21 +17,13 @@ import yaml
 from PIL import Image, ImageDraw
 
 from fraclab.calibrate.stage import run_calibrate
-from fraclab.classify.stage import PreparedData, predictions_csv, score_predictions
+from fraclab.classify.stage import PreparedData, points_csv, predictions_csv, score_predictions
 from fraclab.evaluate import pr_points, roc_points
 from fraclab.params import CalibrateParams, ClassifyParams, ThresholdParams
 from fraclab.threshold.stage import run_threshold
 
 CLASSES = ("elbow", "wrist", "shoulder")
 STRENGTH = {"alpha": 1.2, "beta": 0.7, "gamma": 0.2}  # how well each toy backbone separates
-
-
-def _points_csv(points: dict[str, np.ndarray], split: str) -> str:
-    keys = list(points)
-    lines = [",".join(["split", *keys])]
-    lines += [",".join([split, *(f"{points[k][i]:.6g}" for k in keys)])
-              for i in range(len(points[keys[0]]))]
-    return "\n".join(lines) + "\n"
 
 
 def _data_json(ids: list[str], split: list[str], labels: np.ndarray, groups: list[str],
@@ -95,8 +87,8 @@ def _classify(root: Path, backbone: str, data: PreparedData, rng: np.random.Gene
     scores = score_predictions(oof, test_rows, data, cfg, seed=0)
     plots = root / "plots" / "classify" / backbone
     for split, (y, p) in scores.pop("curves").items():
-        (plots / f"roc_{split}.csv").write_text(_points_csv(roc_points(y, p), split))
-        (plots / f"pr_{split}.csv").write_text(_points_csv(pr_points(y, p), split))
+        (plots / f"roc_{split}.csv").write_text(points_csv(roc_points(y, p), split))
+        (plots / f"pr_{split}.csv").write_text(points_csv(pr_points(y, p), split))
     (root / "metrics" / "classify").mkdir(parents=True, exist_ok=True)
     (root / "metrics" / "classify" / f"{backbone}.json").write_text(json.dumps({
         "backbone": backbone, "pretrained": "none", "device": "cpu", "seed": 0,

@@ -81,7 +81,8 @@ def predictions_csv(rows: list[tuple], with_label: bool = True) -> str:
     return buffer.getvalue()
 
 
-def _points_csv(points: dict[str, np.ndarray], split: str) -> str:
+def points_csv(points: dict[str, np.ndarray], split: str) -> str:
+    """Curve points (e.g. ``roc_points``) as the CSV `dvc plots` reads, a ``split`` column first."""
     keys = list(points)
     lines = [",".join(["split", *keys])]
     lines += [",".join([split, *(f"{points[k][i]:.6g}" for k in keys)])
@@ -194,8 +195,8 @@ def run_classify_cv(backbone: str, cfg: ClassifyParams, seed: int, prepared_dir:
     atomic_write_text(out_dir / "test.csv", predictions_csv(test_rows, with_label=False))
     atomic_write_json(out_dir / "folds.json", fold_records)
     for split, (y, p) in scores.pop("curves").items():
-        atomic_write_text(plots_dir / f"roc_{split}.csv", _points_csv(roc_points(y, p), split))
-        atomic_write_text(plots_dir / f"pr_{split}.csv", _points_csv(pr_points(y, p), split))
+        atomic_write_text(plots_dir / f"roc_{split}.csv", points_csv(roc_points(y, p), split))
+        atomic_write_text(plots_dir / f"pr_{split}.csv", points_csv(pr_points(y, p), split))
     # Summed from the unrounded counts, not rebuilt from the rounded per-fold rates.
     total_images = sum(r["train_images"] for r in fold_records)
     total_seconds = sum(r["train_seconds"] for r in fold_records)
