@@ -13,6 +13,7 @@ from pathlib import Path
 import pytest
 import yaml
 from click.testing import CliRunner
+from project_shell import GIT_IDENTITY
 
 from fraclab.cli import main
 from fraclab.gate.compare import (
@@ -123,8 +124,7 @@ BASELINE = {
 
 
 def _git(root: Path, *args: str) -> None:
-    env = {**os.environ, "GIT_AUTHOR_NAME": "t", "GIT_AUTHOR_EMAIL": "t@t",
-           "GIT_COMMITTER_NAME": "t", "GIT_COMMITTER_EMAIL": "t@t"}
+    env = {**os.environ, **GIT_IDENTITY}
     subprocess.run(["git", *args], cwd=root, env=env, check=True, capture_output=True)
 
 

@@ -3,10 +3,7 @@
 from __future__ import annotations
 
 import json
-import os
 import shutil
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
@@ -17,9 +14,9 @@ from format_fixtures import (
     build_grazpedwri,
     build_mura,
 )
+from project_shell import run
 
 pytestmark = pytest.mark.slow
-BIN = Path(sys.executable).parent
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
 
 # Each builder writes its dataset into `data/` exactly as the README says to lay it out.
@@ -29,15 +26,6 @@ BUILDERS = {
     "mura": lambda data: build_mura(data),
     "classfolders": lambda data: build_class_folders(data),
 }
-
-
-def run(cmd: list[str], cwd: Path) -> str:
-    env = {**os.environ, "PATH": f"{BIN}{os.pathsep}{os.environ['PATH']}",
-           "GIT_AUTHOR_NAME": "t", "GIT_AUTHOR_EMAIL": "t@t", "GIT_COMMITTER_NAME": "t",
-           "GIT_COMMITTER_EMAIL": "t@t"}
-    result = subprocess.run(cmd, cwd=cwd, env=env, capture_output=True, text=True, check=False)
-    assert result.returncode == 0, f"{' '.join(cmd)}\n{result.stdout}\n{result.stderr}"
-    return result.stdout
 
 
 def tiny(params: dict) -> dict:

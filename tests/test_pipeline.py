@@ -7,29 +7,19 @@ import os
 import re
 import shutil
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 import yaml
+from project_shell import BIN, run
 
 from fraclab.report import browser
 
 pytestmark = pytest.mark.slow
-BIN = Path(sys.executable).parent
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
 # The tiny profile's metrics, committed: `fraclab check-metrics` compares each run with them.
 # After an intended change: FRACLAB_UPDATE_TINY_BASELINE=1 pytest tests/test_pipeline.py
 BASELINE_TINY = PROJECT_ROOT / "tests" / "baseline_tiny" / "metrics"
-
-
-def run(cmd: list[str], cwd: Path) -> str:
-    env = {**os.environ, "PATH": f"{BIN}{os.pathsep}{os.environ['PATH']}",
-           "GIT_AUTHOR_NAME": "t", "GIT_AUTHOR_EMAIL": "t@t", "GIT_COMMITTER_NAME": "t",
-           "GIT_COMMITTER_EMAIL": "t@t"}
-    result = subprocess.run(cmd, cwd=cwd, env=env, capture_output=True, text=True, check=False)
-    assert result.returncode == 0, f"{' '.join(cmd)}\n{result.stdout}\n{result.stderr}"
-    return result.stdout
 
 
 @pytest.fixture(scope="module")
