@@ -1,15 +1,20 @@
 """Epoch time of the detect stage's training against bare Ultralytics with the same arguments.
 
-Usage: .venv/bin/python benchmarks/detect.py [--size n] [--epochs 3] [--threads T] [--workers W]
+Usage: .venv/bin/python benchmarks/detect.py [--size n] [--epochs 3] [--rounds 2]
+                                             [--threads T] [--workers W]
 
 Both runs train YOLOv8-<size> from scratch on the prepared YOLO view (``artifacts/prepared/``)
 for ``--epochs`` epochs with every argument the stage passes (``train_args``, from params.yaml),
-each in a fresh process: the stage's ``fraclab.detect.train.train`` (its threads, workers and
-seeded samples) and a plain ``YOLO(...).train(**same_args)`` (Ultralytics' own choices:
-``cpu_count - 1`` torch threads and 0 dataloader workers on CPU). Epoch times come from
-Ultralytics' ``results.csv`` (training plus the per-epoch validation); the first epoch (worker
-start-up, image caching) is left out. Prints both medians and the ratio stage / bare: the goal is
-<= 0.7 on 2 CPU cores and never above 1.05.
+each in a fresh process: the stage's ``fraclab.detect.train.train`` (its threads, workers,
+seeded samples, fused optimiser step, channels-last layout and OpenMP wait policy) and a plain
+``YOLO(...).train(**same_args)`` (Ultralytics' own choices: ``cpu_count - 1`` torch threads and
+0 dataloader workers on CPU). Epoch times come from Ultralytics' ``results.csv`` (training plus
+the per-epoch validation); the first epoch (worker start-up, image caching) is left out. Shared
+machines drift by 10-20 % over minutes, so the runs go in rounds ordered bare, stage, stage,
+bare, ... (a linear drift cancels) and each role's epochs are pooled. Prints both medians and
+the ratio stage / bare: the goal is <= 0.7 on 2 CPU cores and never above 1.05. Run it on idle
+cores: the stage's torch threads spin while waiting and lose much more than bare Ultralytics'
+single thread when another job takes a core.
 """
 
 from __future__ import annotations
@@ -86,6 +91,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--size", default="n")
     parser.add_argument("--epochs", type=int, default=3)
+    parser.add_argument("--rounds", type=int, default=2, help="bare+stage pairs, order alternating")
     parser.add_argument("--threads", default="params", help="torch threads for the stage run")
     parser.add_argument("--workers", default="params", help="dataloader workers, stage run")
     parser.add_argument("--role", choices=("stage", "bare"), help=argparse.SUPPRESS)
@@ -96,12 +102,17 @@ def main() -> None:
         return
     if args.epochs < 2:
         parser.error("--epochs must be >= 2 (the first epoch is not timed)")
-    runs = {role: child(role, args) for role in ("bare", "stage")}
-    for role, run in runs.items():
-        times = ", ".join(f"{t:.2f}" for t in run["epochs"])
-        print(f"{role:>5}: {run['threads']} threads, {run['workers']} workers, "
-              f"epoch seconds [{times}]")
-    bare, stage = (statistics.median(runs[r]["epochs"][1:]) for r in ("bare", "stage"))
+    if args.rounds < 1:
+        parser.error("--rounds must be >= 1")
+    timed: dict[str, list[float]] = {"bare": [], "stage": []}
+    for round_ in range(args.rounds):
+        for role in ("bare", "stage") if round_ % 2 == 0 else ("stage", "bare"):
+            run = child(role, args)
+            timed[role] += run["epochs"][1:]
+            times = ", ".join(f"{t:.2f}" for t in run["epochs"])
+            print(f"{role:>5}: {run['threads']} threads, {run['workers']} workers, "
+                  f"epoch seconds [{times}]", flush=True)
+    bare, stage = (statistics.median(timed[role]) for role in ("bare", "stage"))
     print(f"YOLOv8{args.size}, median epoch (after the first): bare {bare:.2f} s, "
           f"stage {stage:.2f} s, ratio stage/bare {stage / bare:.3f} (goal <= 0.7 on 2 cores)")
 

@@ -98,6 +98,9 @@ def test_training_and_validation_never_touch_the_network(stage_run):
     assert attempts == []
     assert metrics["training"]["epochs_trained"] == 4
     assert (root / "artifacts" / "best.pt").is_file()
+    # Trained channels-last on CPU, saved contiguous (Ultralytics' layer fusion needs that).
+    weights = _state(root / "artifacts" / "best.pt")
+    assert all(w.is_contiguous() for w in weights.values())
 
 
 def test_label_caches_stay_out_of_the_prepared_view(stage_run):
@@ -179,9 +182,55 @@ def test_auto_resources_use_every_core(monkeypatch):
 
     monkeypatch.setattr(detect_train, "available_cores", lambda: 3)
     res = detect_train.resources(tiny(threads="auto", workers="auto", device="cpu"))
-    assert (res.device, res.threads, res.workers) == ("cpu", 2, 3)  # a core left for workers
+    assert (res.device, res.threads, res.workers) == ("cpu", 3, 0)  # all cores to torch
+    monkeypatch.setattr(detect_train, "available_cores", lambda: 12)
+    res = detect_train.resources(tiny(threads="auto", workers="auto", device="cpu"))
+    assert (res.threads, res.workers) == (8, 4)  # cores beyond 8 threads decode and augment
     res = detect_train.resources(tiny(threads=1, workers=0, device="cpu"))
     assert (res.threads, res.workers) == (1, 0)
+    monkeypatch.setattr(detect_train, "select_device", lambda _: torch.device("cuda"))
+    res = detect_train.resources(tiny(threads="auto", workers="auto", device="cuda"))
+    assert (res.device, res.workers) == ("0", 12)  # on an accelerator, a worker per core
+
+
+@pytest.mark.parametrize("optimizer", ["adamw", "sgd"])
+def test_cpu_trainer_steps_fused_with_ultralytics_groups_and_lays_out_channels_last(
+        tmp_path, yolo_home, optimizer):
+    """Same parameter groups and hyperparameters as Ultralytics' optimiser; one step agrees."""
+    from ultralytics.models.yolo.detect import DetectionTrainer
+    from ultralytics.nn.tasks import DetectionModel
+
+    from fraclab.detect.train import Resources, stage_trainer
+
+    data_yaml = squares_view(tmp_path / "yolo", counts=(("train", 2), ("valid", 2),
+                                                        ("test", 2))) / "data.yaml"
+    trainer = stage_trainer(Resources("cpu", 1, 0), 0)(overrides={
+        "data": str(data_yaml), "model": "yolov8n.yaml", "device": "cpu",
+        "project": str(tmp_path / "runs"), "name": "t", "verbose": False})
+    models = []
+    for _ in range(2):
+        torch.manual_seed(0)
+        models.append(DetectionModel("yolov8n.yaml", nc=2, verbose=False))
+    name = {"adamw": "AdamW", "sgd": "SGD"}[optimizer]
+    ours = trainer.build_optimizer(models[0], name=name, lr=0.01, momentum=0.9, decay=5e-4)
+    theirs = DetectionTrainer.build_optimizer(trainer, models[1], name=name, lr=0.01,
+                                              momentum=0.9, decay=5e-4)
+    assert type(ours) is type(theirs) and ours.defaults["fused"] and not theirs.defaults["fused"]
+    for mine, reference in zip(ours.param_groups, theirs.param_groups, strict=True):
+        assert {k: v for k, v in mine.items() if k not in ("params", "fused", "foreach")} == \
+            {k: v for k, v in reference.items() if k not in ("params", "fused", "foreach")}
+        assert len(mine["params"]) == len(reference["params"])
+    first_conv = models[0].model[0].conv.weight.detach().clone()
+    for model, optim in zip(models, (ours, theirs), strict=True):
+        for i, param in enumerate(model.parameters()):
+            param.grad = torch.full_like(param, 0.01 * (i % 7 - 3))
+        optim.step()
+    for mine, reference in zip(models[0].parameters(), models[1].parameters(), strict=True):
+        torch.testing.assert_close(mine, reference, rtol=1e-5, atol=1e-6)
+    assert not torch.equal(models[0].model[0].conv.weight, first_conv)  # the step moved it
+    trainer.model = models[0]
+    trainer.setup_model()
+    assert models[0].model[0].conv.weight.is_contiguous(memory_format=torch.channels_last)
 
 
 # ---- bad input: each stops before any training starts -------------------------------------
