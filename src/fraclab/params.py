@@ -281,7 +281,7 @@ class DetectParams:
     sizes: list = dataclasses.field(default_factory=lambda: ["n", "s", "m"])
     weights: str = "scratch"
     imgsz: int = 96
-    epochs: int | dict = dataclasses.field(default_factory=lambda: {"n": 10, "s": 1, "m": 1})
+    epochs: int | dict = dataclasses.field(default_factory=lambda: {"n": 14, "s": 1, "m": 1})
     patience: int = 10
     batch: int = 8
     nbs: int = 8
