@@ -40,7 +40,7 @@ def epoch_seconds(results_csv: Path) -> list[float]:
 
 
 def run_role(role: str, args: argparse.Namespace) -> None:
-    """Inside a child process: one training run; writes its epoch times as JSON to ``out``."""
+    """Inside a child process: one training run; writes its epoch times as JSON to ``args.out``."""
     if role == "bare":
         # Loaded before fraclab.detect.train sets OMP_WAIT_POLICY: bare keeps OpenMP's default.
         import torch
@@ -106,11 +106,9 @@ def main() -> None:
     if args.role:
         run_role(args.role, args)
         return
-    if args.epochs < 1:
-        parser.error("--epochs must be >= 1")
+    if args.epochs < 1 or args.rounds < 1:
+        parser.error("--epochs and --rounds must be >= 1")
     skip = 1 if args.epochs > 1 else 0  # the first epoch also caches images and starts workers
-    if args.rounds < 1:
-        parser.error("--rounds must be >= 1")
     timed: dict[str, list[float]] = {"bare": [], "stage": []}
     for round_ in range(args.rounds):
         for role in ("bare", "stage") if round_ % 2 == 0 else ("stage", "bare"):

@@ -57,8 +57,8 @@ def _no_amp_download(model: torch.nn.Module) -> bool:
 trainer_module.check_amp = _no_amp_download
 
 
-# The optimisers the stage offers (params.YOLO_OPTIMIZERS); torch has fused CPU kernels for each.
-FUSED_ON_CPU = (torch.optim.Adam, torch.optim.AdamW, torch.optim.SGD)
+# The optimisers the stage offers; torch has a fused CPU kernel for each of them.
+FUSED_ON_CPU = tuple(getattr(torch.optim, name) for name in YOLO_OPTIMIZERS.values())
 
 
 @dataclass(frozen=True)
