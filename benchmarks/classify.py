@@ -21,9 +21,9 @@ import torch
 import torch.nn.functional as F
 
 from fraclab.classify.backbones import BACKBONES, build_backbone, prefers_channels_last
-from fraclab.classify.train import select_device, train_fold
-from fraclab.data.prepare import available_cores
+from fraclab.classify.train import train_fold
 from fraclab.params import ClassifyParams, DataParams, load_params, section
+from fraclab.runtime import available_cores, select_device
 
 
 def bare_loop(name: str, size: int, batch: int, steps: int, device: torch.device) -> float:

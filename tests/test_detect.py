@@ -188,7 +188,7 @@ def test_auto_resources_use_every_core(monkeypatch):
     assert (res.threads, res.workers) == (8, 4)  # cores beyond 8 threads decode and augment
     res = detect_train.resources(tiny(threads=1, workers=0, device="cpu"))
     assert (res.threads, res.workers) == (1, 0)
-    monkeypatch.setattr(detect_train, "select_device", lambda _: torch.device("cuda"))
+    monkeypatch.setattr(detect_train, "select_device", lambda *_: torch.device("cuda"))
     res = detect_train.resources(tiny(threads="auto", workers="auto", device="cuda"))
     assert (res.device, res.workers) == ("0", 12)  # on an accelerator, a worker per core
 

@@ -60,3 +60,9 @@ def test_too_few_groups():
     with pytest.raises(ProtocolError, match="cannot fill 5 folds"):
         cv_plan([0, 1, 0, 1], ["a", "a", "b", "b"], folds=5, repeats=1, val_fraction=0.2,
                 seed=0)
+
+
+def test_more_folds_than_images_of_either_label_is_a_protocol_error_about_the_data():
+    labels, groups = [0, 0, 1, 1], ["a", "b", "c", "d"]
+    with pytest.raises(ProtocolError, match=r"4 images, 2 fractured, 4 groups.*fewer classify"):
+        cv_plan(labels, groups, folds=3, repeats=1, val_fraction=0.3, seed=0)

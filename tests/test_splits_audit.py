@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import numpy as np
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -105,3 +106,10 @@ def test_audit_counts_and_leakage_by_hand():
 
 def test_duplicates_within_one_split_are_not_leakage():
     assert duplicates_across_splits(["h", "h"], ["train", "train"], ["a", "b"]) == []
+
+
+
+def test_carve_with_too_few_images_of_each_label_says_so_not_scikit_learn():
+    # A 15 % split takes 7 folds; 4 images of each label cannot be stratified into 7.
+    with pytest.raises(ValueError, match=r"8 images \(4 fractured, 4 normal\) are too few"):
+        carve_grouped_split([0, 1] * 4, [f"g{i}" for i in range(8)], 0.15, seed=0)

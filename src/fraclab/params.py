@@ -174,6 +174,7 @@ class ClassifyParams:
     pos_weight: float | str = "auto"
     augment: AugmentParams = dataclasses.field(default_factory=AugmentParams)
     device: str = "auto"
+    threads: int | str = "auto"
     n_boot: int = 1000
     ece_bins: int = 10
 
@@ -198,6 +199,7 @@ class ClassifyParams:
             raise ValueError(f"pos_weight is 'auto' or a positive number, got {self.pos_weight!r}")
         if not isinstance(self.backbones, list) or not self.backbones:
             raise ValueError("backbones must be a non-empty list")
+        check_threads(self.threads)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -328,12 +330,10 @@ class DetectParams:
             raise ValueError("need lr0 > 0, 0 < lrf <= 1 and 0 <= momentum < 1")
         if self.weight_decay < 0 or self.warmup_epochs < 0 or self.close_mosaic < 0:
             raise ValueError("weight_decay, warmup_epochs and close_mosaic must be >= 0")
-        for key in ("workers", "threads"):
-            value = getattr(self, key)
-            if value != "auto" and (not isinstance(value, int) or isinstance(value, bool)
-                                    or value < (0 if key == "workers" else 1)):
-                raise ValueError(f"{key} is 'auto' or an integer (>= {int(key == 'threads')}), "
-                                 f"got {value!r}")
+        if self.workers != "auto" and (not isinstance(self.workers, int)
+                                       or isinstance(self.workers, bool) or self.workers < 0):
+            raise ValueError(f"workers is 'auto' or an integer (>= 0), got {self.workers!r}")
+        check_threads(self.threads)
 
     def epochs_for(self, size: str) -> int:
         """Epochs for one model size (``epochs`` is one number or a mapping size -> number)."""
@@ -342,6 +342,12 @@ class DetectParams:
         if size not in self.epochs:
             raise ParamsError(f"params.yaml: detect.epochs has no entry for size {size!r}")
         return self.epochs[size]
+
+
+def check_threads(value: object) -> None:
+    """Raise ValueError unless ``value`` is ``"auto"`` or an integer >= 1 (torch CPU threads)."""
+    if value != "auto" and (not isinstance(value, int) or isinstance(value, bool) or value < 1):
+        raise ValueError(f"threads is 'auto' or an integer (>= 1), got {value!r}")
 
 
 def check_yolo_size(size: object) -> None:

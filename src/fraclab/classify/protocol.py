@@ -68,7 +68,14 @@ def cv_plan(labels: Sequence[int], groups: Sequence[str], *, folds: int, repeats
     for repeat in range(repeats):
         rseed = repeat_seed(seed, repeat)
         splitter = StratifiedGroupKFold(n_splits=folds, shuffle=True, random_state=rseed % 2**32)
-        for fold, (train, outer) in enumerate(splitter.split(labels, labels, groups)):
+        try:
+            splits = list(splitter.split(labels, labels, groups))
+        except ValueError as err:  # scikit-learn's words; the user needs their data's
+            raise ProtocolError(
+                f"the development set ({len(labels)} images, {int(labels.sum())} fractured, "
+                f"{len(np.unique(groups))} groups) cannot be split into {folds} stratified "
+                f"group folds ({err}); use fewer classify.folds") from None
+        for fold, (train, outer) in enumerate(splits):
             _need_both_classes(labels[outer], f"repeat {repeat} fold {fold}: the outer fold",
                                "use fewer classify.folds")
             try:

@@ -24,8 +24,7 @@ import torch
 
 from fraclab.classify.backbones import build_backbone, check_backbone, prefers_channels_last
 from fraclab.classify.protocol import cv_plan, repeat_seed
-from fraclab.classify.train import InputPipeline, predict_logits, select_device, train_fold
-from fraclab.data.prepare import available_cores
+from fraclab.classify.train import InputPipeline, predict_logits, train_fold
 from fraclab.evaluate import (
     METRIC_NAMES,
     binary_metrics,
@@ -37,6 +36,7 @@ from fraclab.evaluate import (
 )
 from fraclab.io import atomic_write_json, atomic_write_text
 from fraclab.params import ClassifyParams
+from fraclab.runtime import available_cores, select_device
 
 PREDICTION_COLUMNS = ("image_id", "repeat", "fold", "label", "logit")
 
@@ -133,9 +133,10 @@ def run_classify_cv(backbone: str, cfg: ClassifyParams, seed: int, prepared_dir:
                     log: Callable[[str], None] = print) -> dict:
     """Run the whole protocol for one backbone and write every output."""
     check_backbone(backbone)
-    torch.set_num_threads(available_cores())
+    threads = available_cores() if cfg.threads == "auto" else cfg.threads
+    torch.set_num_threads(threads)
     torch.use_deterministic_algorithms(True, warn_only=True)
-    device = select_device(cfg.device)
+    device = select_device(cfg.device, "classify.device")
     channels_last = prefers_channels_last(backbone, device)
     inputs = InputPipeline(device, channels_last=channels_last)  # for the predictions
     data = PreparedData.load(prepared_dir)
@@ -203,6 +204,7 @@ def run_classify_cv(backbone: str, cfg: ClassifyParams, seed: int, prepared_dir:
     metrics = {
         "backbone": backbone, "pretrained": cfg.pretrained, "device": device.type,
         "seed": seed, "folds": cfg.folds, "repeats": cfg.repeats, "threshold": 0.5,
+        "threads": threads,
         **scores,
         "training": {
             "epochs_trained": summarize([r["epochs_trained"] for r in fold_records]),

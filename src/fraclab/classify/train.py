@@ -23,19 +23,6 @@ from fraclab.classify.backbones import IMAGENET_MEAN, IMAGENET_STD
 from fraclab.params import AugmentParams, ClassifyParams
 
 
-def select_device(preference: str = "auto") -> torch.device:
-    """CUDA, then Apple MPS, then CPU for ``auto``; otherwise exactly what was asked."""
-    if preference == "auto":
-        if torch.cuda.is_available():
-            return torch.device("cuda")
-        if getattr(torch.backends, "mps", None) and torch.backends.mps.is_available():
-            return torch.device("mps")
-        return torch.device("cpu")
-    if preference == "cuda" and not torch.cuda.is_available():
-        raise RuntimeError("classify.device is cuda but no CUDA device is available")
-    return torch.device(preference)
-
-
 def augment_batch(x: torch.Tensor, aug: AugmentParams, generator: torch.Generator) -> torch.Tensor:
     """Random flip, small affine and brightness/contrast, drawn per image.
 

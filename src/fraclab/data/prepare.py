@@ -44,11 +44,7 @@ from fraclab.data.views import NO_BOXES_FILE, NO_BOXES_NOTE, manifest_csv, yolo_
 from fraclab.data.yolo import source_stem
 from fraclab.io import atomic_directory, atomic_write_json, atomic_write_text
 from fraclab.params import DataParams
-
-
-def available_cores() -> int:
-    """CPU cores this process may use (respects affinity masks and container limits)."""
-    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+from fraclab.runtime import available_cores
 
 
 def _decode_or_error(path: Path, size: int) -> DecodedImage | ImageError:

@@ -57,7 +57,8 @@ def carve_grouped_split(labels: Sequence[int], groups: Sequence[str], fraction: 
     Raises
     ------
     ValueError
-        ``fraction`` outside (0, 0.5] or fewer groups than folds.
+        ``fraction`` outside (0, 0.5], fewer groups than folds, or too few images of either
+        label to stratify.
     """
     if not 0 < fraction <= 0.5:
         raise ValueError(f"split fraction must be in (0, 0.5], got {fraction}")
@@ -65,6 +66,10 @@ def carve_grouped_split(labels: Sequence[int], groups: Sequence[str], fraction: 
     n_groups = len(set(groups))
     if n_groups < n_folds:
         raise ValueError(f"{n_groups} groups are too few to carve a {fraction:.0%} split")
+    per_label = Counter(int(y) for y in labels)
+    if max(per_label.values()) < n_folds:
+        raise ValueError(f"{len(labels)} images ({per_label[1]} fractured, {per_label[0]} "
+                         f"normal) are too few to carve a stratified {fraction:.0%} split")
     splitter = StratifiedGroupKFold(n_splits=n_folds, shuffle=True, random_state=seed)
     _, held_out = next(splitter.split(np.zeros(len(labels)), labels, groups))
     mask = np.zeros(len(labels), dtype=bool)
@@ -99,9 +104,11 @@ def split_unassigned(labels: Sequence[int], groups: Sequence[str], splits: Seque
     A group that already has images in a split joins that split (its most common one), so a
     group is never cut. The other groups go through scikit-learn's ``StratifiedGroupKFold``
     with up to ``max_folds`` folds (shuffled with ``seed``); each fold goes to one split, in
-    proportion to ``fractions`` (split -> share). With fewer than two such groups they all
-    go to train. (Up to ``max_folds`` folds, i.e. shares in steps of 5 % by default: the
-    splitter's cost grows with groups x folds; and no more than half the number of groups.)
+    proportion to ``fractions`` (split -> share). Up to ``max_folds`` folds (shares in steps
+    of 5 % by default: the splitter's cost grows with groups x folds), about half the number
+    of groups and no more than the commoner label has images. When that leaves fewer than two
+    folds (fewer than two such groups, or at most one image of either label) they all go to
+    train: there is nothing to stratify.
 
     Returns
     -------
@@ -118,13 +125,15 @@ def split_unassigned(labels: Sequence[int], groups: Sequence[str], splits: Seque
         if groups[i] in known:
             result[i] = known[groups[i]].most_common(1)[0][0]
     free = [i for i in free if result[i] == unassigned]
+    # At least two groups a fold on average, so each fold can hold both labels; and no more
+    # folds than the commoner label has images (scikit-learn's splitter refuses that).
     n_groups = len({groups[i] for i in free})
-    if n_groups < 2:
+    commonest = max(Counter(labels[i] for i in free).values(), default=0)
+    n_folds = min(max_folds, max(2, n_groups // 2), commonest) if n_groups >= 2 else 0
+    if n_folds < 2:
         for i in free:
             result[i] = "train"
         return result
-    # At least two groups a fold on average, so each fold can hold both labels.
-    n_folds = min(max_folds, max(2, n_groups // 2))
     counts = fold_counts(fractions, n_folds)
     fold_split = [s for s in sorted(counts) for _ in range(counts[s])]
     splitter = StratifiedGroupKFold(n_splits=n_folds, shuffle=True, random_state=seed)

@@ -43,9 +43,8 @@ from ultralytics.utils.torch_utils import strip_optimizer  # noqa: E402
 
 offline.restore_pil_open()  # a corrupt image stays PIL's clear error
 
-from fraclab.classify.train import select_device  # noqa: E402
-from fraclab.data.prepare import available_cores  # noqa: E402
 from fraclab.params import YOLO_OPTIMIZERS, DetectParams  # noqa: E402
+from fraclab.runtime import available_cores, select_device  # noqa: E402
 
 
 def _no_amp_download(model: torch.nn.Module) -> bool:
@@ -80,7 +79,7 @@ def resources(cfg: DetectParams) -> Resources:
     the accelerator fed. The thread count changes float rounding (results are reproducible on
     one machine, not bit-equal across core counts); workers do not change results.
     """
-    device = select_device(cfg.device)
+    device = select_device(cfg.device, "detect.device")
     cores = available_cores()
     threads = min(8, cores) if cfg.threads == "auto" else cfg.threads
     if cfg.workers != "auto":

@@ -1,0 +1,32 @@
+"""What this machine offers a stage: the compute device and the CPU cores it may use."""
+
+from __future__ import annotations
+
+import os
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    import torch
+
+
+def available_cores() -> int:
+    """CPU cores this process may use (respects affinity masks and container limits)."""
+    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+
+
+def select_device(preference: str = "auto", param: str = "device") -> torch.device:
+    """CUDA, then Apple MPS, then CPU for ``auto``; otherwise exactly what was asked.
+
+    ``param`` names the setting in the error raised when CUDA is asked for and absent.
+    """
+    import torch  # here, so that stages which never train (prepare) do not load it
+
+    if preference == "auto":
+        if torch.cuda.is_available():
+            return torch.device("cuda")
+        if getattr(torch.backends, "mps", None) and torch.backends.mps.is_available():
+            return torch.device("mps")
+        return torch.device("cpu")
+    if preference == "cuda" and not torch.cuda.is_available():
+        raise RuntimeError(f"{param} is cuda but no CUDA device is available")
+    return torch.device(preference)
