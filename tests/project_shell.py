@@ -22,3 +22,47 @@ def run(cmd: list[str], cwd: Path) -> str:
     result = subprocess.run(cmd, cwd=cwd, env=env, capture_output=True, text=True, check=False)
     assert result.returncode == 0, f"{' '.join(cmd)}\n{result.stdout}\n{result.stderr}"
     return result.stdout
+
+
+PROJECT_ROOT = Path(__file__).resolve().parents[1]
+TINY_PROFILE = PROJECT_ROOT / "tests" / "tiny" / "profile.yaml"
+
+
+def load_profile(path: Path = TINY_PROFILE) -> dict:
+    """A profile file: ``synth`` (generator options), ``params`` overrides, ``floors``."""
+    import yaml
+
+    return yaml.safe_load(path.read_text())
+
+
+def make_project(root: Path, profile: dict, source: Path = PROJECT_ROOT) -> Path:
+    """A git + DVC project at ``root`` with ``source``'s pipeline files and code (a symlink to
+    its ``src/``), ``profile``'s params overrides and its synthetic dataset, committed."""
+    import shutil
+
+    import yaml
+
+    root.mkdir(parents=True, exist_ok=True)
+    for name in ("dvc.yaml", "params.yaml", ".dvcignore", ".gitignore", "metrics_rules.yaml"):
+        shutil.copy(source / name, root / name)
+    (root / "src").symlink_to(source / "src")
+    run(["git", "init", "-q"], root)
+    run(["dvc", "init", "-q"], root)
+    shutil.copytree(source / ".dvc" / "plots", root / ".dvc" / "plots")  # templates
+    run(["dvc", "config", "core.analytics", "false"], root)
+    params = yaml.safe_load((root / "params.yaml").read_text())
+    for key, value in profile.get("params", {}).items():
+        if isinstance(value, dict):
+            params[key] = {**params[key], **value}
+        else:
+            params[key] = value
+    (root / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
+    synth = profile.get("synth", {})
+    run(["fraclab", "synth", "--out", "data",
+         *[arg for key, value in synth.items()
+           for arg in (f"--{key.replace('_', '-')}", str(value))]], root)
+    run(["dvc", "add", "-q", "data"], root)
+    # DVCLive (inside classify-cv) needs a commit to exist, as in any real clone.
+    run(["git", "add", "-A"], root)
+    run(["git", "commit", "-qm", "tiny project"], root)
+    return root
