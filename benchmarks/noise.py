@@ -37,6 +37,8 @@ from project_shell import load_profile, make_project, run  # noqa: E402
 
 from fraclab.gate.compare import flatten  # noqa: E402
 from fraclab.gate.rules import load_rules, rule_for  # noqa: E402
+from fraclab.params import load_params  # noqa: E402
+from fraclab.report.facts import settings_digest  # noqa: E402
 
 
 def variants(seeds: list[int], one_thread_seed: int | None) -> dict[str, dict[str, object]]:
@@ -59,6 +61,7 @@ def run_sweep(profile: dict, source: Path, out: Path, work: Path, seeds: list[in
         seconds = time.perf_counter() - started
         shutil.rmtree(out / name, ignore_errors=True)
         shutil.copytree(project / "metrics", out / name / "metrics")
+        shutil.copy(project / "params.yaml", out / name / "params.yaml")
         (out / name / "run.json").write_text(json.dumps({**values, "seconds": seconds}))
         print(f"{name}: {seconds:.0f} s", flush=True)
 
@@ -144,9 +147,13 @@ def main() -> None:
     print(f"\n{len(rows)} gated metrics; the rules' tolerance is below the noise for "
           f"{len(failing)}")
     if args.json:
+        # The report shows this spread only beside runs of the same settings.
+        params = args.sweep / seed_runs[0] / "params.yaml"
+        digest = settings_digest(load_params(params)) if params.is_file() else None
         args.json.parent.mkdir(parents=True, exist_ok=True)
-        args.json.write_text(json.dumps({"seed_runs": seed_runs, "thread_pair": pair,
-                                         "rules": str(args.rules), "rows": rows}, indent=1))
+        args.json.write_text(json.dumps({"settings_digest": digest, "seed_runs": seed_runs,
+                                         "thread_pair": pair, "rules": str(args.rules),
+                                         "rows": rows}, indent=1) + "\n")
 
 
 if __name__ == "__main__":

@@ -49,6 +49,7 @@ def make_project(root: Path, profile: dict, source: Path = PROJECT_ROOT) -> Path
     run(["git", "init", "-q"], root)
     run(["dvc", "init", "-q"], root)
     shutil.copytree(source / ".dvc" / "plots", root / ".dvc" / "plots")  # templates
+    shutil.copytree(source / "benchmarks" / "noise", root / "benchmarks" / "noise")
     run(["dvc", "config", "core.analytics", "false"], root)
     params = yaml.safe_load((root / "params.yaml").read_text())
     for key, value in profile.get("params", {}).items():

@@ -198,3 +198,27 @@ def test_threshold_curves_on_the_grid_are_exact():
         for t, value in zip(grid["threshold"], grid[metric], strict=True):
             assert value == pytest.approx(operating_point(y, p, t)[metric], abs=1e-12), (t,
                                                                                          metric)
+
+
+def test_seed_spread_shown_only_for_the_settings_it_was_measured_with(project, tmp_path):
+    from fraclab.report.facts import SEED_SPREAD_FILE, settings_digest
+
+    root = variant(project, tmp_path, backbones=("alpha",))
+    params = yaml.safe_load((root / "params.yaml").read_text())
+    name = "metrics/classify/alpha.json:oof_pooled.auroc.value"
+    sweep = {"settings_digest": settings_digest({**params, "seed": 7}),  # seed is swept
+             "seed_runs": ["seed0", "seed1", "seed2"], "thread_pair": None,
+             "rows": [{"metric": name, "sd": 0.0123, "thread_move": 0.0}]}
+    (root / SEED_SPREAD_FILE).parent.mkdir(parents=True)
+    (root / SEED_SPREAD_FILE).write_text(json.dumps(sweep))
+    report(root)
+    html = (root / "report" / "index.html").read_text()
+    assert "SD over seeds: out-of-fold / test" in html and "0.012 / n/a" in html
+    assert "trained with 3 seeds (0, 1, 2" in html
+    # Other settings (here another learning rate): the spread does not apply to them.
+    params["classify"]["lr"] = 0.5
+    (root / "params.yaml").write_text(yaml.safe_dump(params))
+    report(root)
+    html = (root / "report" / "index.html").read_text()
+    assert "SD over seeds: out-of-fold" not in html
+    assert "the training-seed spread is unknown" in html

@@ -26,6 +26,12 @@ PACKAGES = ("torch", "torchvision", "ultralytics", "dvc", "dvclive", "scikit-lea
             "scipy", "matplotlib", "pillow")
 
 
+#: The committed seed sweep of the default settings (benchmarks/noise.py summarize --json).
+SEED_SPREAD_FILE = Path("benchmarks") / "noise" / "default.json"
+#: Params that a seed sweep varies; every other param must match for its spread to apply.
+SWEPT_PARAMS = (("seed",), ("classify", "threads"), ("detect", "threads"))
+
+
 class ReportInputError(ValueError):
     """A metrics or plots file the report needs is missing or unreadable."""
 
@@ -74,6 +80,32 @@ def params_digest(params: dict[str, Any]) -> str:
     return hashlib.sha256(text.encode()).hexdigest()[:12]
 
 
+def settings_digest(params: dict[str, Any]) -> str:
+    """:func:`params_digest` of the params without those a seed sweep varies
+    (:data:`SWEPT_PARAMS`): runs with the same digest differ only in training noise."""
+    kept = json.loads(json.dumps(params, default=str))
+    for path in SWEPT_PARAMS:
+        parent = kept
+        for key in path[:-1]:
+            parent = parent.get(key) if isinstance(parent, dict) else None
+        if isinstance(parent, dict):
+            parent.pop(path[-1], None)
+    return params_digest(kept)
+
+
+def seed_spread(path: Path, params: dict[str, Any]) -> dict[str, Any] | None:
+    """The committed seed sweep at ``path`` when it was made with these settings: its seed
+    runs and the SD over them per metric name; None when absent or made with others."""
+    if not path.is_file():
+        return None
+    sweep = read_json(path)
+    if sweep.get("settings_digest") != settings_digest(params):
+        return None
+    return {"seed_runs": sweep.get("seed_runs", []), "thread_pair": sweep.get("thread_pair"),
+            "sd": {r["metric"]: r["sd"] for r in sweep.get("rows", [])},
+            "thread_move": {r["metric"]: r["thread_move"] for r in sweep.get("rows", [])}}
+
+
 def git_revision(root: Path) -> str:
     """``HEAD``'s commit and whether the working tree differs from it, or why unknown."""
     try:
@@ -116,6 +148,7 @@ class Facts:
     sizes: list[str]  # detect.sizes (empty when params.yaml has no detect section)
     detect: dict[str, dict[str, Any]]  # sizes whose metrics file exists
     detect_missing: list[str] = field(default_factory=list)  # sizes without a metrics file
+    seeds: dict[str, Any] | None = None  # seed_spread() of the committed sweep, if it applies
 
     @property
     def has_boxes(self) -> bool:
@@ -170,4 +203,5 @@ def load_facts(root: Path, params: dict[str, Any]) -> Facts:
         threshold={b: read_json(root / "metrics" / "threshold" / f"{b}.json")
                    for b in backbones},
         sizes=sizes, detect=detect, detect_missing=missing,
+        seeds=seed_spread(root / SEED_SPREAD_FILE, params),
     )

@@ -143,7 +143,9 @@ def classification(facts: Facts, comparisons: list[dict[str, Any]]) -> Section:
         for b in facts.backbones:
             m = facts.classify[b]
             rows.append((METRIC_TITLES.get(name, name), b, mean_sd(m["per_fold"][name]),
-                         value_ci(m["oof_pooled"][name]), value_ci(m["test_ensemble"][name])))
+                         value_ci(m["oof_pooled"][name]), value_ci(m["test_ensemble"][name]),
+                         *_seed_sd(facts, f"metrics/classify/{b}.json",
+                                   (f"oof_pooled.{name}.value", f"test_ensemble.{name}.value"))))
     blocks: list = [
         Paragraph(f"{first['repeats']} repeat(s) x {first['folds']} folds of stratified group "
                   f"K-fold on the development set; the test split is predicted by the mean "
@@ -153,7 +155,9 @@ def classification(facts: Facts, comparisons: list[dict[str, Any]]) -> Section:
                   "is better for Brier score and ECE, higher for the rest."),
         Table("Classification per backbone",
               ("metric", "backbone", "folds x repeats: mean ± SD",
-               "pooled out-of-fold (95 % CI)", "test (95 % CI)"), tuple(rows), note=CI_NOTE),
+               "pooled out-of-fold (95 % CI)", "test (95 % CI)",
+               *(("SD over seeds: out-of-fold / test",) if facts.seeds else ())),
+              tuple(rows), note=CI_NOTE + " " + _seed_note(facts)),
     ]
     curves = plotdata.classify_curves(facts)
     legends = {b: {f"{curve}_{split}": value_ci(facts.classify[b][key][metric])
@@ -213,6 +217,26 @@ def _comparison_blocks(comparisons: list[dict[str, Any]], facts: Facts) -> list:
     if errors:
         blocks.append(Bullets(tuple(errors)))
     return blocks
+
+
+def _seed_sd(facts: Facts, path: str, keys: tuple[str, ...]) -> tuple[str, ...]:
+    """One cell, ``sd / sd``: the SD over the committed seed sweep of each metric, if any."""
+    if not facts.seeds:
+        return ()
+    sds = facts.seeds["sd"]
+    return (" / ".join(num(sds.get(f"{path}:{key}")) for key in keys),)
+
+
+def _seed_note(facts: Facts) -> str:
+    if not facts.seeds:
+        return ("No seed sweep was committed for these settings, so the training-seed spread "
+                "is unknown (`python benchmarks/noise.py run --profile default`).")
+    runs = facts.seeds["seed_runs"]
+    return (f"SD over seeds: the same settings trained with {len(runs)} seeds "
+            f"({', '.join(r.removeprefix('seed') for r in runs)}; benchmarks/noise/"
+            "default.json). The bootstrap intervals cover the choice of patients only; "
+            "a difference smaller than about two seed SDs can be training noise "
+            "(another seed, or another CPU's float rounding).")
 
 
 # 3. Calibration -------------------------------------------------------------------------
@@ -318,14 +342,19 @@ def localisation(facts: Facts) -> Section:
             rows.append((f"YOLOv8{size}", split, str(s.get("images", "?")),
                          str(s.get("boxes", "?")),
                          *(num(s[k]) for k in ("precision", "recall", "map50", "map50_95")),
-                         f"{t.get('epochs_trained')} (best {t.get('best_epoch')})"))
+                         f"{t.get('epochs_trained')} (best {t.get('best_epoch')})",
+                         *_seed_sd(facts, f"metrics/detect/{size}.json",
+                                   (f"{split}.map50", f"{split}.map50_95"))))
     first = next(iter(ran.values()))
     blocks.append(Table("Detection (Ultralytics' validator)",
                         ("model", "split", "images", "boxes", "precision", "recall",
-                         "mAP@0.5", "mAP@0.5:0.95", "epochs trained"), tuple(rows),
+                         "mAP@0.5", "mAP@0.5:0.95", "epochs trained",
+                         *(("SD over seeds: mAP@0.5 / mAP@0.5:0.95",) if facts.seeds else ())),
+                        tuple(rows),
                         note=f"Image size {first.get('imgsz')} px. Precision and recall at "
                              "the confidence of maximum F1; means over the classes that have "
-                             "boxes in the split. The best epoch is chosen on val."))
+                             "boxes in the split. The best epoch is chosen on val. "
+                             + _seed_note(facts)))
     per_class = {s: {split: {c: v.get("map50") for c, v in m[split]["per_class"].items()}
                      for split in ("val", "test")} for s, m in ran.items()}
     blocks.append(Figure("detect_ap50", "Average precision at IoU 0.5 per box class on "
