@@ -174,3 +174,31 @@ def test_calibration_summary_improves_on_an_overconfident_model():
     assert after["auroc"] == before["auroc"]
     assert after["ece"] < before["ece"] / 2
     assert after["log_loss"] < before["log_loss"] and after["brier"] < before["brier"]
+
+
+def test_removing_the_prior_shift_of_weighted_training_restores_calibration_in_the_large():
+    """A model trained with positive-class weight w has logits about log(w) too high; dividing
+    by T alone cannot remove that offset, removing the known shift first does."""
+    from fraclab.evaluate.calibration import positive_weight, prior_shift
+
+    rng = np.random.default_rng(0)
+    n = 20_000
+    true_logit = rng.normal(-0.6, 1.5, n)  # about 37 % positives
+    y = (rng.random(n) < 1 / (1 + np.exp(-true_logit))).astype(int)
+    w = positive_weight(y[: n // 2], "auto")
+    assert w == pytest.approx((y[: n // 2] == 0).sum() / y[: n // 2].sum())
+    model_logit = 1.4 * true_logit + prior_shift(w)  # overconfident, trained with weight w
+    fit, held = slice(0, n // 2), slice(n // 2, n)
+    plain = fit_calibration(y[fit], model_logit[fit], "temperature")
+    shifted = fit_calibration(y[fit], model_logit[fit], "temperature", prior_shift(w))
+    prevalence = y[held].mean()
+    assert plain.probabilities(model_logit[held]).mean() - prevalence > 0.02
+    assert abs(shifted.probabilities(model_logit[held]).mean() - prevalence) < 0.01
+    assert shifted.temperature == pytest.approx(1.4, rel=0.05)
+    assert shifted.intercept == pytest.approx(-prior_shift(w) / shifted.temperature)
+    # Platt fits its own intercept; none keeps the model's probabilities: no shift for them.
+    assert fit_calibration(y[fit], model_logit[fit], "none", 1.0).intercept == 0.0
+    assert (fit_calibration(y[fit], model_logit[fit], "platt", 1.0)
+            == fit_calibration(y[fit], model_logit[fit], "platt"))
+    with pytest.raises(ValueError, match="positive number"):
+        prior_shift(0.0)

@@ -22,10 +22,11 @@ from fraclab.classify.backbones import (
     imagenet_checkpoint,
 )
 from fraclab.classify.stage import run_classify_cv
-from fraclab.classify.train import InputPipeline, positive_weight, predict_logits, train_fold
+from fraclab.classify.train import InputPipeline, predict_logits, train_fold
 from fraclab.data.prepare import prepare_dataset
 from fraclab.data.synth import SynthConfig, generate_dataset
 from fraclab.evaluate import sigmoid
+from fraclab.evaluate.calibration import positive_weight
 from fraclab.params import ClassifyParams, DataParams
 
 TINY = dict(folds=2, repeats=1, epochs=3, patience=2, batch_size=8, n_boot=100)

@@ -20,6 +20,7 @@ from torch import nn
 from tqdm import tqdm
 
 from fraclab.classify.backbones import IMAGENET_MEAN, IMAGENET_STD
+from fraclab.evaluate.calibration import positive_weight
 from fraclab.params import AugmentParams, ClassifyParams
 
 
@@ -119,14 +120,6 @@ def _schedule(optimizer: torch.optim.Optimizer, cfg: ClassifyParams, n_train: in
     steps_per_epoch = full + (rest >= 2)  # a last batch of one image is skipped
     total = max(1, steps_per_epoch * (cfg.epochs - cfg.freeze_epochs))
     return torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=total)
-
-
-def positive_weight(labels: np.ndarray, setting: float | str) -> float:
-    """BCE weight of the positive class: ``n_negative / n_positive`` for ``auto``."""
-    if setting != "auto":
-        return float(setting)
-    positives = int(labels.sum())
-    return (len(labels) - positives) / max(positives, 1)
 
 
 def train_fold(model: nn.Module, head: nn.Module, images: np.ndarray, labels: np.ndarray,

@@ -3,9 +3,13 @@
 Both map a fold model's logit ``z`` to a probability ``sigmoid(slope * z + intercept)``:
 
 ``temperature``
-    ``slope = 1 / T``, ``intercept = 0``. One scalar ``T > 0``, fitted by minimising the
-    binary cross-entropy (BCE) of ``sigmoid(z / T)``. Dividing by a positive constant keeps
-    the order of the logits, so the model's ranking (its AUROC) is unchanged.
+    ``slope = 1 / T``, ``intercept = -shift / T``. One scalar ``T > 0``, fitted by minimising
+    the binary cross-entropy (BCE) of ``sigmoid((z - shift) / T)``. ``shift`` is the known
+    prior shift of class-weighted training (:func:`prior_shift`; 0 for an unweighted model):
+    a model trained with positive-class weight ``w`` learns logits about ``log w`` above the
+    unweighted optimum, an offset no division by ``T`` can remove (King & Zeng 2001 correct a
+    logistic model fitted on re-weighted classes the same way). Dividing by a positive
+    constant keeps the order of the logits, so the model's ranking (its AUROC) is unchanged.
 ``platt``
     Free ``slope`` and ``intercept`` (Platt 1999), fitted by minimising the BCE against
     Platt's smoothed targets, see :func:`fit_platt`. It can move the base rate, and a
@@ -46,6 +50,8 @@ __all__ = [
     "fit_calibration",
     "fit_platt",
     "fit_temperature",
+    "positive_weight",
+    "prior_shift",
 ]
 
 Method = Literal["temperature", "platt", "none"]
@@ -75,6 +81,28 @@ class Calibration:
         """Calibrated probabilities of ``logits`` (finite reals, any 1-D length)."""
         z = _check_scores(logits, "logits", probability=False)
         return expit(self.slope * z + self.intercept)
+
+
+def positive_weight(labels: ArrayLike, setting: float | str) -> float:
+    """BCE weight of the positive class: ``n_negative / n_positive`` of ``labels`` (the
+    training labels) for ``auto``, else ``setting`` itself (``classify.pos_weight``)."""
+    if setting != "auto":
+        return float(setting)
+    y = np.asarray(labels)
+    positives = int(y.sum())
+    return (len(y) - positives) / max(positives, 1)
+
+
+def prior_shift(weight: float) -> float:
+    """``log(weight)``: how far training with positive-class weight ``weight`` moves the
+    optimal logit above the unweighted one.
+
+    Weighting positives by ``w`` in the BCE is training on data whose odds of a positive are
+    ``w`` times the true ones, so the minimiser's logit is ``logit(p) + log w``.
+    """
+    if not (math.isfinite(weight) and weight > 0):
+        raise ValueError(f"a positive-class weight must be a positive number, got {weight!r}")
+    return math.log(weight)
 
 
 def _bce(y: NDArray[np.float64], x: NDArray[np.float64]) -> float:
@@ -196,16 +224,24 @@ def fit_platt(y_true: ArrayLike, logits: ArrayLike) -> tuple[float, float]:
     return slope, intercept
 
 
-def fit_calibration(y_true: ArrayLike, logits: ArrayLike, method: Method) -> Calibration:
+def fit_calibration(y_true: ArrayLike, logits: ArrayLike, method: Method,
+                    shift: float = 0.0) -> Calibration:
     """Fit ``method`` (one of ``CALIBRATION_METHODS``) on one model's calibration set.
 
-    ``none`` still validates the input (labels 0/1, both classes, finite logits), so the
-    three methods accept and reject exactly the same calibration sets.
+    ``shift`` (``temperature`` only) is the model's known prior shift (:func:`prior_shift`),
+    subtracted from the logits before ``T`` is fitted; ``platt`` fits its own intercept and
+    ``none`` keeps the model's probabilities, so both ignore it. ``none`` still validates the
+    input (labels 0/1, both classes, finite logits), so the three methods accept and reject
+    exactly the same calibration sets.
     """
     if method not in CALIBRATION_METHODS:
         raise ValueError(f"method must be one of {CALIBRATION_METHODS}, got {method!r}")
+    if not math.isfinite(shift):
+        raise ValueError(f"shift must be finite, got {shift!r}")
     if method == "temperature":
-        return Calibration(method, 1.0 / fit_temperature(y_true, logits), 0.0)
+        z = _check_scores(logits, "logits", probability=False)
+        t = fit_temperature(y_true, z - shift)
+        return Calibration(method, 1.0 / t, -shift / t)
     if method == "platt":
         return Calibration(method, *fit_platt(y_true, logits))
     y, _ = _check_pair(y_true, logits, "logits", probability=False)
