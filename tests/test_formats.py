@@ -226,3 +226,21 @@ def test_class_folders_same_file_name_in_both_classes_share_a_group(tmp_path):
     assert audit["groups"] == 12 and len(rows) == 24  # the file stem is the group
     assert_groups_within_one_split(rows)
     assert audit["dataset"]["has_boxes"] is False
+
+
+def test_a_copy_of_a_training_image_in_test_is_moved_with_it(tmp_path):
+    import json
+    import shutil
+
+    root, _ = build_class_folders(tmp_path / "folders")
+    source = sorted((root / "train" / "Fractured").iterdir())[0]
+    shutil.copy(source, root / "test" / "Fractured" / f"copy{source.suffix}")
+    audit = prepare(root, tmp_path / "out")
+    rows = {r["image_id"]: r for r in manifest(tmp_path / "out")}
+    original = rows[f"train/Fractured/{source.name}"]
+    copy = rows[f"test/Fractured/copy{source.suffix}"]
+    assert original["group"] == copy["group"] and original["split"] == copy["split"]
+    assert audit["moved_out_of_test_or_development"] == {"groups": 1, "images": 1}
+    assert audit["duplicate_sets_across_splits"] == 0
+    assert audit["as_shipped"]["duplicate_sets_across_splits"] == 1
+    json.dumps(audit)  # metrics/data.json

@@ -222,3 +222,17 @@ def test_seed_spread_shown_only_for_the_settings_it_was_measured_with(project, t
     html = (root / "report" / "index.html").read_text()
     assert "SD over seeds: out-of-fold" not in html
     assert "the training-seed spread is unknown" in html
+
+
+def test_limitations_name_moved_groups_and_near_duplicates_across_groups(project, tmp_path):
+    root = variant(project, tmp_path, backbones=("alpha",))
+    data = json.loads((root / "metrics" / "data.json").read_text())
+    data["moved_out_of_test_or_development"] = {"groups": 4, "images": 5}
+    data["near_duplicates"] = {**data.get("near_duplicates", {}), "pairs_across_groups": 7}
+    data["dedupe"] = "report"
+    (root / "metrics" / "data.json").write_text(json.dumps(data))
+    report(root)
+    html = (root / "report" / "index.html").read_text()
+    assert "4 groups (5 images) were in both the test split and development" in html
+    assert "7 near-duplicate image pairs lie in different groups" in html
+    assert "inner validation split chooses its epoch" in html

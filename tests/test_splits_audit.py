@@ -113,3 +113,16 @@ def test_carve_with_too_few_images_of_each_label_says_so_not_scikit_learn():
     # A 15 % split takes 7 folds; 4 images of each label cannot be stratified into 7.
     with pytest.raises(ValueError, match=r"8 images \(4 fractured, 4 normal\) are too few"):
         carve_grouped_split([0, 1] * 4, [f"g{i}" for i in range(8)], 0.15, seed=0)
+
+
+def test_groups_in_test_and_development_move_wholly_to_their_larger_side():
+    from fraclab.data.splits import keep_groups_out_of_test
+
+    groups = ["a", "a", "a", "b", "b", "c", "c", "d", "d"]
+    splits = ["train", "valid", "test", "test", "test", "train", "valid", "train", "test"]
+    result, moved = keep_groups_out_of_test(groups, splits, seed=0)
+    assert result[:3] == ["train", "valid", "train"]  # two in development: all there
+    assert result[3:7] == splits[3:7]  # b is test only; c straddles train/valid only
+    assert len(set(result[7:])) == 1  # d: a tie, broken by the seeded hash
+    assert moved == {"groups": 2, "images": 2}
+    assert keep_groups_out_of_test(groups, splits, seed=0) == (result, moved)

@@ -39,7 +39,12 @@ from fraclab.data.records import (
     ImageRecord,
     ImportedDataset,
 )
-from fraclab.data.splits import carve_grouped_split, resplit_by_group, split_unassigned
+from fraclab.data.splits import (
+    carve_grouped_split,
+    keep_groups_out_of_test,
+    resplit_by_group,
+    split_unassigned,
+)
 from fraclab.data.views import NO_BOXES_FILE, NO_BOXES_NOTE, manifest_csv, yolo_view
 from fraclab.data.yolo import source_stem
 from fraclab.io import atomic_directory, atomic_write_json, atomic_write_text
@@ -122,9 +127,13 @@ def unassigned_fractions(splits: list[str], declared: dict[str, float] | None,
 
 def assign_splits(splits: list[str], labels: list[int], groups: list[str],
                   params: DataParams, seed: int,
-                  fractions: dict[str, float] | None = None) -> list[str]:
+                  fractions: dict[str, float] | None = None) -> tuple[list[str], dict]:
     """Final splits: place unassigned images by group, repair straddling groups
-    (``resplit``) and carve missing test/valid."""
+    (``resplit``), carve missing test/valid, then move any group still in both test and
+    development wholly to one side (no patient is in both).
+
+    Returns the splits and what the last step moved (``{"groups": n, "images": n}``).
+    """
     if UNASSIGNED in splits:
         splits = split_unassigned(labels, groups, splits,
                                   unassigned_fractions(splits, fractions, params), seed,
@@ -145,7 +154,7 @@ def assign_splits(splits: list[str], labels: list[int], groups: list[str],
         for i, held_out in zip(pool, mask, strict=True):
             if held_out:
                 splits[i] = missing
-    return splits
+    return keep_groups_out_of_test(groups, splits, seed)
 
 
 def _check_labels(labels: list[int], splits: list[str], root: Path) -> None:
@@ -207,14 +216,17 @@ def prepare_dataset(params: DataParams, seed: int, out_dir: Path, *,
                       near_max_distance=params.dedupe_distance)
     shipped_splits = [r.split for r in records]
     shipped = audit_dataset(splits=shipped_splits, groups=groups, **audit_args)
-    # Wherever the pipeline chooses splits itself, byte-identical files go in one group first.
-    if params.resplit or params.dedupe == "group" or UNASSIGNED in shipped_splits:
-        groups = merge_groups_sharing_content(groups, hashes)
+    # Byte-identical files are one image: one group, so that no split, fold or carving
+    # (and no move out of test below) can put copies on both sides.
+    groups = merge_groups_sharing_content(groups, hashes)
     if params.dedupe == "group":
         groups = union_groups(groups, near_pairs)
     records = [replace(r, group=g) for r, g in zip(records, groups, strict=True)]
-    splits = assign_splits(shipped_splits, labels, groups, params, seed,
-                           dataset.split_fractions)
+    splits, moved = assign_splits(shipped_splits, labels, groups, params, seed,
+                                  dataset.split_fractions)
+    if moved["groups"]:
+        log(f"{moved['groups']} groups ({moved['images']} images) were in both test and "
+            "development: each moved wholly to the side holding most of it")
     _check_labels(labels, splits, dataset.root)
     final = audit_dataset(splits=splits, groups=groups, **audit_args)
 
@@ -258,6 +270,7 @@ def prepare_dataset(params: DataParams, seed: int, out_dir: Path, *,
                                                "unassigned", "examples", "near_duplicates")},
         "resplit": params.resplit,
         "dedupe": params.dedupe,
+        "moved_out_of_test_or_development": moved,
         "skipped": len(skipped),
         "skipped_files": [f"{b.path}: {b.problem}" for b in skipped],
     }

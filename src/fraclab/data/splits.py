@@ -47,6 +47,42 @@ def resplit_by_group(groups: Sequence[str], splits: Sequence[str], seed: int) ->
     return [target[g] for g in groups]
 
 
+def keep_groups_out_of_test(groups: Sequence[str], splits: Sequence[str], seed: int
+                            ) -> tuple[list[str], dict[str, int]]:
+    """Move every group that has images both in test and in development (train or valid)
+    wholly to the side holding most of its images (ties: a seeded hash of the group).
+
+    A group moved to development takes its most common development split. Groups that
+    straddle only train and valid are left alone: both are development for classification,
+    and detection's own validation split is the dataset's (``data.resplit`` repairs those).
+
+    Returns
+    -------
+    (list of str, dict)
+        The new split of every image, and ``{"groups": n, "images": n}`` moved.
+    """
+    members: dict[str, list[int]] = defaultdict(list)
+    for i, group in enumerate(groups):
+        members[group].append(i)
+    result = list(splits)
+    moved_groups = moved_images = 0
+    for group, idx in members.items():
+        in_test = [i for i in idx if splits[i] == "test"]
+        in_dev = [i for i in idx if splits[i] != "test"]
+        if not in_test or not in_dev:
+            continue
+        if len(in_test) != len(in_dev):
+            to_test = len(in_test) > len(in_dev)
+        else:
+            to_test = _tie_break(group, ["dev", "test"], seed) == "test"
+        target = "test" if to_test else Counter(splits[i] for i in in_dev).most_common(1)[0][0]
+        for i in in_dev if to_test else in_test:
+            result[i] = target
+        moved_groups += 1
+        moved_images += len(in_dev if to_test else in_test)
+    return result, {"groups": moved_groups, "images": moved_images}
+
+
 def carve_grouped_split(labels: Sequence[int], groups: Sequence[str], fraction: float,
                         seed: int) -> np.ndarray:
     """Boolean mask of a grouped, label-stratified subset holding about ``fraction`` of images.

@@ -113,6 +113,17 @@ def limitations(facts: Facts) -> list[str]:
         items.append(f"As shipped, {shipped['groups_spanning_splits']} groups "
                      f"({shipped.get('images_in_spanning_groups', '?')} images) span two "
                      f"splits; they were {handled}.")
+    moved = data.get("moved_out_of_test_or_development") or {}
+    if moved.get("groups"):
+        items.append(f"{moved['groups']} groups ({moved['images']} images) were in both the "
+                     "test split and development as shipped; prepare moved each wholly to the "
+                     "side holding most of it, so the test split differs from the dataset's.")
+    across_groups = (data.get("near_duplicates") or {}).get("pairs_across_groups", 0)
+    if across_groups and data.get("dedupe", "report") == "report":
+        items.append(f"{across_groups} near-duplicate image pairs lie in different groups "
+                     "(dedupe: report): they can fall into different cross-validation folds, "
+                     "which makes out-of-fold estimates optimistic; `data.dedupe: group` "
+                     "keeps them together.")
     if data.get("near_duplicate_pairs_across_splits"):
         items.append(f"{data['near_duplicate_pairs_across_splits']} near-duplicate image "
                      "pairs remain across splits (perceptual hash); test scores may be "
@@ -131,6 +142,10 @@ def limitations(facts: Facts) -> list[str]:
     if chance:
         items.append(f"Pooled out-of-fold AUROC is not distinguishable from chance (its 95 % "
                      f"interval includes 0.5) for: {', '.join(chance)}.")
+    items.append("Each fold model's inner validation split chooses its epoch (early "
+                 "stopping), its temperature and its thresholds: the same images make three "
+                 "choices, so the inner-validation numbers are optimistic (the out-of-fold and "
+                 "test numbers are not: those images choose nothing).")
     scratch = [b for b in facts.backbones if facts.classify[b].get("pretrained") == "none"]
     if scratch:
         items.append(f"Trained from scratch, without ImageNet weights: {', '.join(scratch)}.")
