@@ -225,6 +225,7 @@ def test_threshold_metrics_are_recomputable_from_the_saved_files(project):
             continue
         per_fold = entry["threshold"]["per_fold"]
         values: dict[str, list[float]] = {}
+        single: dict[str, list[float]] = {}
         for key, t in per_fold.items():
             repeat, fold = key[1:].split("_f")
             rows = (inner["repeat"] == repeat) & (inner["fold"] == fold)
@@ -248,9 +249,17 @@ def test_threshold_metrics_are_recomputable_from_the_saved_files(project):
             point = sk_point(oof["label"][rows].astype(int), oof["prob"][rows].astype(float), t)
             for name, value in point.items():
                 values.setdefault(name, []).append(value)
+            rows = (test["repeat"] == repeat) & (test["fold"] == fold)
+            y_test, _ = manifest_lookup(project, test["image_id"][rows])
+            point = sk_point(y_test, test["prob"][rows].astype(float), t)
+            for name, value in point.items():
+                single.setdefault(name, []).append(value)
         thresholds = list(per_fold.values())
         assert entry["threshold"]["median"] == entry["test"]["threshold"] == np.median(thresholds)
         assert entry["threshold"]["sd"] == pytest.approx(np.std(thresholds, ddof=1), rel=1e-9)
+        for name, vals in single.items():  # each fold model alone on test, as out of fold
+            assert entry["test_fold_models"][name]["mean"] == pytest.approx(np.mean(vals),
+                                                                            rel=1e-12)
         for name, vals in values.items():
             assert entry["oof"][name]["mean"] == pytest.approx(np.mean(vals), rel=1e-12)
             assert entry["oof"][name]["sd"] == pytest.approx(np.std(vals, ddof=1), rel=1e-9,

@@ -301,16 +301,23 @@ def operating_points(facts: Facts) -> Section:
             rows.append((b, label, "out-of-fold (mean ± SD)",
                          f"{mean_sd(t)} (range {interval(t['min'], t['max'])})",
                          *(mean_sd(point["oof"][k]) for k in OPERATING)))
-            rows.append((b, label, "test (95 % CI)", f"{num(point['test']['threshold'])} "
-                                                      "(median of folds)",
+            rows.append((b, label, "test, ensemble (95 % CI)",
+                         f"{num(point['test']['threshold'])} (median of folds)",
                          *(value_ci(point["test"][k]) for k in OPERATING)))
+            if "test_fold_models" in point:
+                rows.append((b, label, "test, each fold model (mean ± SD)",
+                             "its own, as out of fold",
+                             *(mean_sd(point["test_fold_models"][k]) for k in OPERATING)))
     blocks: list = [
         Paragraph("Each fold model chooses its threshold on its own calibrated "
                   "inner-validation predictions and applies it once to its out-of-fold "
                   "images; the test set uses the median of the fold thresholds on the "
-                  "ensemble probability. Criteria: youden (max sensitivity + specificity − "
-                  "1), f1 (max F1), sensNN / specNN (sensitivity / specificity at least "
-                  "NN %), fixedNN (threshold 0.NN, untuned)."),
+                  "ensemble probability (the mean of the fold models' probabilities has a "
+                  "narrower spread than any one model's, so a single-model threshold there "
+                  "is not the rule it was chosen as: compare the row where each fold model "
+                  "applies its own threshold to its own test predictions). Criteria: youden "
+                  "(max sensitivity + specificity − 1), f1 (max F1), sensNN / specNN "
+                  "(sensitivity / specificity at least NN %), fixedNN (threshold 0.NN, untuned)."),
         Table("Operating points", ("backbone", "criterion", "predictions", "threshold",
                                    "sensitivity", "specificity", "precision", "F1"),
               tuple(rows), note=CI_NOTE),

@@ -6,7 +6,8 @@ predictions; the outer fold never helps to choose. Sensitivity, specificity, pre
 and accuracy are then summarised over the fold models (mean and SD over folds x repeats),
 together with the spread of the chosen thresholds. On the test set the median of the fold
 thresholds is applied to the ensemble probability (mean of the fold models' calibrated
-probabilities), with grouped bootstrap intervals.
+probabilities), with grouped bootstrap intervals; beside it, like for like with out of fold,
+each fold model's own threshold on its own test predictions (mean and SD over fold models).
 
 Reads ``artifacts/calibrate/<backbone>/{inner_val,oof,test}.csv`` and the manifest; writes
 ``metrics/threshold/<backbone>.json`` and ``plots/threshold/<backbone>/``:
@@ -82,6 +83,19 @@ def score_out_of_fold(oof: Predictions, thresholds: dict[Model, float]
     return values
 
 
+def score_fold_models_on_test(test: Predictions, labels: np.ndarray,
+                              thresholds: dict[Model, float]) -> dict[str, list[float]]:
+    """Each fold model's threshold applied to its own test predictions (``labels`` aligned
+    with ``test``'s rows): metric -> one value per fold model, as out of fold."""
+    values: dict[str, list[float]] = {name: [] for name in OPERATING_METRICS}
+    for model, threshold in sorted(thresholds.items()):
+        rows = test.of_model(model)
+        point = operating_point(labels[rows], test.prob[rows], threshold)
+        for name in OPERATING_METRICS:
+            values[name].append(point[name])
+    return values
+
+
 def _test_intervals(y: np.ndarray, p: np.ndarray, groups: np.ndarray, threshold: float,
                     n_boot: int, seed: int) -> dict[str, dict[str, float]]:
     # One grouped bootstrap per metric; the same seed gives every metric the same resamples
@@ -106,12 +120,15 @@ def run_threshold(backbone: str, cfg: ThresholdParams, seed: int, calibrate_dir:
     manifest = Manifest.load(manifest_path)
     test_ids, test_p = ensemble(test, test.prob)
     test_y, test_groups = manifest.lookup(test_ids, test.path)
+    test_y_of, _ = manifest.lookup(test.image_id, test.path)
 
     metrics: dict = {"backbone": backbone, "seed": seed}
     table: dict[str, list] = {"criterion": [], "threshold": [], "threshold_sd": []}
     for label, per_model in choose_fold_thresholds(inner, cfg).items():
         thresholds = [per_model[m] for m in sorted(per_model)]
         oof_values = score_out_of_fold(oof, per_model)
+        # Like for like with out-of-fold: each fold model alone on test, at its own threshold.
+        single = score_fold_models_on_test(test, test_y_of, per_model)
         test_threshold = float(np.median(thresholds))
         test_point = _test_intervals(test_y, test_p, test_groups, test_threshold,
                                      cfg.n_boot, seed)
@@ -120,6 +137,7 @@ def run_threshold(backbone: str, cfg: ThresholdParams, seed: int, calibrate_dir:
                           "per_fold": {model_key(m): per_model[m] for m in sorted(per_model)}},
             "oof": {name: summarize(v) for name, v in oof_values.items()},
             "test": {"threshold": test_threshold, **test_point},
+            "test_fold_models": {name: summarize(v) for name, v in single.items()},
         }
         table["criterion"].append(label)
         table["threshold"].append(test_threshold)
