@@ -10,6 +10,7 @@ from __future__ import annotations
 import csv
 import io
 import json
+import shutil
 import struct
 import zlib
 from collections.abc import Callable
@@ -138,6 +139,11 @@ def _all_normal(root: Path) -> None:
         label.write_text("")
 
 
+def _split_elsewhere(root: Path) -> None:
+    (root / "data.yaml").write_text("names: [a, b]\nval: ../../elsewhere\n")
+    shutil.rmtree(root / "valid")
+
+
 def _test_split_all_normal(root: Path) -> None:
     for label in (root / "test" / "labels").glob("*.txt"):
         label.write_text("")
@@ -184,6 +190,11 @@ DATASET_CASES = [
     ("test-one-class", _test_split_all_normal, ["{root}", "test set has only one label class"]),
     ("no-data-yaml", lambda root: (root / "data.yaml").unlink(),
      ["{root}", "cannot tell the dataset format"]),
+    # A copy made without its labels would otherwise train on all negatives.
+    ("labels-folder-missing", lambda root: shutil.rmtree(root / "valid" / "labels"),
+     ["{root}/valid/images", "no labels/ folder"]),
+    ("split-not-found", _split_elsewhere,
+     ["{root}/data.yaml", "`val: ../../elsewhere` is not a folder inside"]),
 ]
 
 
@@ -520,3 +531,18 @@ def test_dataset_without_test_split_gets_one_carved(tmp_path):
     assert audit["groups_spanning_splits"] == 0
     for counts in audit["splits"].values():
         assert counts["fractured"] > 0 and counts["normal"] > 0
+
+
+def test_a_label_file_saved_with_a_byte_order_mark_reads_as_utf8(export, tmp_path):
+    (export / "train" / "labels" / "tr0.txt").write_text("\ufeff" + GOOD_LINE, encoding="utf-8")
+    run_prepare(export, tmp_path / "out")
+    rows = {r["image_id"]: r for r in manifest_rows(tmp_path / "out")}
+    assert rows["train/images/tr0.png"]["label"] == "1"
+
+
+def test_a_split_folder_outside_the_dataset_is_refused(export, tmp_path):
+    outside = tmp_path / "elsewhere"
+    shutil.copytree(export / "valid", outside)
+    (export / "data.yaml").write_text(f"names: [a, b]\nval: {outside / 'images'}\n")
+    with pytest.raises(DatasetError, match="points outside the dataset folder"):
+        run_prepare(export, tmp_path / "out")

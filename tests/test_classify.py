@@ -13,6 +13,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+import torch.nn.functional as F
 from sklearn.metrics import roc_auc_score
 
 from fraclab.classify.backbones import (
@@ -231,3 +232,22 @@ def test_learning_rate_schedule_covers_the_full_network_epochs(schedule, freeze)
     else:
         assert all(a > b for a, b in itertools.pairwise(rates))
         assert optimizer.param_groups[0]["lr"] == pytest.approx(0.0, abs=1e-12)
+
+
+def test_a_fold_whose_validation_loss_is_never_finite_is_a_clear_error(monkeypatch):
+    images, labels = _toy_images()
+    cfg = dataclasses.replace(ClassifyParams(**TINY), epochs=2, patience=1)
+    real = F.binary_cross_entropy_with_logits
+
+    def nan_on_validation(logits, target, **kwargs):  # validation runs in float64
+        loss = real(logits, target, **kwargs)
+        return loss * float("nan") if logits.dtype == torch.float64 else loss
+
+    monkeypatch.setattr("fraclab.classify.train.F.binary_cross_entropy_with_logits",
+                        nan_on_validation)
+    torch.manual_seed(0)
+    model, head = build_backbone("mobilenet_v3_small")
+    with pytest.raises(FloatingPointError, match=r"fold model \(r0 f1\).*not a finite.*"
+                                                 r"classify\.lr"):
+        train_fold(model, head, images, labels, np.arange(0, 32), np.arange(32, 48), cfg,
+                   seed=0, device=torch.device("cpu"), desc="r0 f1")

@@ -89,7 +89,8 @@ def classify_cv(backbone: str, params_file: Path, prepared_dir: Path) -> None:
                         out_dir=Path("artifacts/classify") / backbone,
                         metrics_path=Path("metrics/classify") / f"{backbone}.json",
                         plots_dir=Path("plots/classify") / backbone, log=click.echo)
-    except (ParamsError, ProtocolError, PretrainedWeightsError, ValueError) as err:
+    except (ParamsError, ProtocolError, PretrainedWeightsError, ValueError,
+            FloatingPointError) as err:
         raise click.ClickException(str(err)) from None
 
 

@@ -201,5 +201,11 @@ def train_fold(model: nn.Module, head: nn.Module, images: np.ndarray, labels: np
             if stale >= cfg.patience:
                 break
     bar.close()
+    if best_state is None:  # no epoch gave a finite validation loss
+        where = f" ({desc})" if desc else ""
+        raise FloatingPointError(
+            f"fold model{where}: the inner-validation loss was not a finite number in any of "
+            f"{result.epochs_run} epochs (last {result.history[-1]['val_loss']!r}); the "
+            "learning rate may be too high (classify.lr), or an image may be broken")
     model.load_state_dict(best_state)
     return result

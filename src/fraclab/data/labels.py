@@ -126,5 +126,6 @@ def read_label_file(path: Path, n_classes: int) -> tuple[Box, ...]:
     UnicodeDecodeError
         When the file is not text.
     """
-    text = path.read_text() if path.is_file() else ""
+    # utf-8-sig: Windows editors save label files with a byte-order mark.
+    text = path.read_text(encoding="utf-8-sig") if path.is_file() else ""
     return tuple(parse_label_text(text, n_classes))

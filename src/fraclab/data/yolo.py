@@ -55,13 +55,27 @@ def read_class_names(yaml_path: Path) -> tuple[str, ...]:
 
 
 def _split_image_dir(root: Path, spec: dict, split: str) -> Path | None:
-    """Resolve a split's image folder as Ultralytics and Roboflow exports write it."""
-    entry = spec.get(_YAML_SPLIT_KEYS[split])
+    """Resolve a split's image folder as Ultralytics and Roboflow exports write it.
+
+    Raises
+    ------
+    DatasetError
+        ``data.yaml`` names a folder for the split that is not inside ``root``.
+    """
+    key = _YAML_SPLIT_KEYS[split]
+    entry = spec.get(key)
     candidates = []
     if isinstance(entry, str):
         candidates += [root / entry, root / re.sub(r"^(\.\./)+", "", entry)]
     candidates.append(root / split / "images")
-    return next((c for c in candidates if c.is_dir()), None)
+    found = next((c for c in candidates if c.is_dir()), None)
+    if found is not None and not found.resolve().is_relative_to(root.resolve()):
+        raise DatasetError(f"{root / 'data.yaml'}: `{key}: {entry}` points outside the dataset "
+                           f"folder ({found.resolve()}); keep every split inside {root}")
+    if found is None and isinstance(entry, str):
+        raise DatasetError(f"{root / 'data.yaml'}: `{key}: {entry}` is not a folder inside "
+                           f"{root} (looked for {', '.join(str(c) for c in candidates)})")
+    return found
 
 
 def _patient_ids(root: Path) -> dict[str, str]:
@@ -105,6 +119,12 @@ def read_yolo_export(root: Path, on_bad: str = "error") -> ImportedDataset:
         if image_dir is None:
             continue
         label_dir = image_dir.parent / "labels"
+        if not label_dir.is_dir():
+            # A missing label file is a negative, but a missing folder is a copy without its
+            # labels: read as all negatives, it would train on nothing.
+            raise DatasetError(f"{image_dir}: no labels/ folder beside it ({label_dir}); if "
+                               "every image of this split really has no fracture, create it "
+                               "empty")
         for image_path in sorted(image_dir.iterdir()):
             if image_path.suffix.lower() not in IMAGE_SUFFIXES:
                 continue
