@@ -86,7 +86,8 @@ def test_repro_runs_every_stage_learns_and_is_deterministic(project):
              f"calibrate@{BACKBONE}": (f"artifacts/calibrate/{BACKBONE}/test.csv",
                                       f"metrics/calibrate/{BACKBONE}.json"),
              f"threshold@{BACKBONE}": (f"metrics/threshold/{BACKBONE}.json",),
-             "report": ("metrics/summary.json", "plots/report/roc_oof.csv")}
+             "report": ("metrics/summary.json", "plots/report/roc_oof.csv"),
+             "bundle": ("model/model.json", "model/MODEL_CARD.md")}
     first = {p: (project / p).read_bytes() for paths in rerun.values() for p in paths}
     assert "didn't change" in run(["dvc", "repro"], project)
     run(["dvc", "repro", "--force", "--single-item", *rerun], project)
@@ -107,6 +108,143 @@ def test_repro_runs_every_stage_learns_and_is_deterministic(project):
     run(["git", "commit", "-qm", "committed tiny baseline", "--allow-empty"], project)
     run(["git", "checkout", "-q", "-"], project)
     run(["dvc", "checkout", "-q", "-f"], project)
+
+
+def _predict(project: Path, *args: str) -> subprocess.CompletedProcess:
+    return subprocess.run([str(BIN / "fraclab"), "predict", *args, "--quiet"], cwd=project,
+                          capture_output=True, text=True, check=False)
+
+
+def test_predict_reproduces_the_study_test_ensemble_and_ultralytics_boxes(project, tmp_path):
+    """The bundle applied to the test split's original files gives the calibrated test
+    ensemble the study reports, and the detector's boxes are Ultralytics' own."""
+    import csv
+
+    import numpy as np
+
+    manifest = json.loads((project / "model" / "model.json").read_text())
+    assert manifest["classifier"]["backbone"] == BACKBONE and manifest["detector"]["size"] == "n"
+    card = (project / "model" / "MODEL_CARD.md").read_text()
+    assert "Not a medical device" in card and "## Limitations" in card
+    out = tmp_path / "pred"
+    result = _predict(project, "data/test/images", "--model", "model", "--out", str(out))
+    assert result.returncode == 0, result.stderr
+    rows = list(csv.DictReader((out / "predictions.csv").open()))
+    ensemble = {r["image_id"]: float(r["prob"]) for r in csv.DictReader(
+        (project / f"artifacts/calibrate/{BACKBONE}/test_ensemble.csv").open())}
+    assert len(rows) == len(ensemble)
+    for row in rows:
+        image_id = row["source"].removeprefix("data/")
+        assert float(row["probability"]) == pytest.approx(ensemble[image_id], abs=1e-6)
+    for name in ("predictions.jsonl", "run.json", "index.html"):
+        assert (out / name).is_file(), name
+    assert browser.static_problems((out / "index.html").read_text()) == []
+    assert len(list((out / "overlays").glob("*.png"))) == len(rows)
+    # Boxes: Ultralytics' own predict with the stage's best.pt on the same decoded image.
+    from fraclab.data.images import full_resolution_gray
+    from fraclab.detect import offline
+    from fraclab.predict import Predictor
+
+    offline.configure(project / ".yolo")
+    from ultralytics import YOLO
+
+    detail = [json.loads(line) for line in (out / "predictions.jsonl").open()]
+    with_boxes = [d for d in detail if d["boxes"]][:5]
+    assert with_boxes, "the tiny detector found no box on any test image"
+    reference = YOLO(str(project / "artifacts/detect/n/best.pt"))
+    for d in with_boxes:
+        gray = np.asarray(full_resolution_gray(project / d["source"]))
+        [own] = reference.predict(np.repeat(gray[:, :, None], 3, axis=2), verbose=False,
+                                  imgsz=manifest["detector"]["imgsz"],
+                                  conf=manifest["detector"]["conf"])
+        np.testing.assert_allclose([[b["x1"], b["y1"], b["x2"], b["y2"]] for b in d["boxes"]],
+                                   own.boxes.xyxy.tolist(), atol=1e-3)
+        assert [b["confidence"] for b in d["boxes"]] == pytest.approx(own.boxes.conf.tolist(),
+                                                                     abs=1e-5)
+    # The Python API gives the same numbers.
+    first = next(Predictor.load(project / "model").predict([project / rows[0]["source"]]))
+    # (one image alone is another batch than 32: float rounding, nothing more)
+    assert first.probability == pytest.approx(float(rows[0]["probability"]), abs=1e-6)
+
+
+def test_predict_same_radiograph_in_every_encoding(project, tmp_path):
+    """8-bit PNG, 16-bit PNG, RGB, DICOM (MONOCHROME2, and MONOCHROME1 inverted) decode to
+    the same 8-bit pixels, so the same probability; JPEG is lossy: close, not equal."""
+    import numpy as np
+    from format_fixtures import write_dicom
+    from PIL import Image
+
+    from fraclab.predict import Predictor
+
+    source = sorted((project / "data/test/images").glob("*.png"))[0]
+    gray = np.asarray(Image.open(source).convert("L"))
+    stretched = gray.astype(np.float64)  # min-max scaling of 16-bit data: keep 0 and 255
+    gray = np.round((stretched - stretched.min()) * 255 / (stretched.max() - stretched.min()))
+    gray = gray.astype(np.uint8)
+    files = {"png8": tmp_path / "a.png", "png16": tmp_path / "b.png",
+             "rgb": tmp_path / "c.png", "jpeg": tmp_path / "d.jpg"}
+    Image.fromarray(gray).save(files["png8"])
+    Image.fromarray(gray.astype(np.uint16) * 257).save(files["png16"])
+    Image.fromarray(np.repeat(gray[:, :, None], 3, axis=2)).save(files["rgb"])
+    Image.fromarray(gray).save(files["jpeg"], quality=95)
+    files["dicom2"] = write_dicom(tmp_path / "e.dcm", gray.astype(np.uint16), bits_stored=8,
+                                  spacing=None)
+    files["dicom1"] = write_dicom(tmp_path / "f", (255 - gray).astype(np.uint16),
+                                  photometric="MONOCHROME1", bits_stored=8, spacing=None)
+    predictor = Predictor.load(project / "model")
+    got = {name: p for name, p in zip(files, predictor.predict(files.values()), strict=True)}
+    assert all(p.status == "ok" for p in got.values()), got
+    reference = got["png8"].probability
+    for name in ("png16", "rgb", "dicom2", "dicom1"):
+        assert got[name].probability == pytest.approx(reference, abs=1e-6), name
+    assert got["jpeg"].probability == pytest.approx(reference, abs=0.05)
+
+
+def test_predict_bad_inputs_and_damaged_bundle(project, tmp_path):
+    import csv
+    import socket
+
+    model = tmp_path / "elsewhere" / "model"
+    shutil.copytree(project / "model", model)
+    good = sorted((project / "data/test/images").glob("*.png"))[0]
+    (tmp_path / "in").mkdir()
+    shutil.copy(good, tmp_path / "in" / "good.png")
+    (tmp_path / "in" / "notes.png").write_text("not a radiograph")
+    (tmp_path / "in" / "empty.jpg").write_bytes(b"")
+    result = _predict(tmp_path, "in", str(tmp_path / "missing.png"), "--model", str(model),
+                      "--out", "out")
+    assert result.returncode == 1, result.stderr
+    rows = {Path(r["source"]).name: r for r in csv.DictReader(
+        (tmp_path / "out" / "predictions.csv").open())}
+    assert rows["good.png"]["status"] == "ok"
+    for name in ("notes.png", "empty.jpg", "missing.png"):
+        assert rows[name]["status"] == "error" and rows[name]["error"], name
+    # Usage errors: exit 2, one line, no traceback.
+    for args, message in ((["--model", str(model)], "no inputs"),
+                          ([str(good), "--model", str(tmp_path)], "not a fraclab model bundle"),
+                          ([str(good), "--model", str(model), "--operating-point", "x"],
+                           "unknown operating point")):
+        result = _predict(tmp_path, *args, "--out", "o2")
+        assert result.returncode == 2 and message in result.stderr, result.stderr
+        assert "Traceback" not in result.stderr
+    # Outside the repository, with every socket connection refused: it still predicts.
+    from fraclab.predict import Predictor
+
+    def refuse(*_args, **_kwargs):
+        raise OSError("network disabled in this test")
+
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(socket.socket, "connect", refuse)
+        patch.chdir(tmp_path)
+        [p] = list(Predictor.load(model).predict([good]))
+    assert p.status == "ok" and 0 <= p.probability <= 1
+    # One byte of a weight file changed: refused, naming the file.
+    weights = model / "classifier" / "r0_f0.pt"
+    data = bytearray(weights.read_bytes())
+    data[len(data) // 2] ^= 0xFF
+    weights.write_bytes(bytes(data))
+    result = _predict(tmp_path, str(good), "--model", str(model), "--out", "o3")
+    assert result.returncode == 2 and "r0_f0.pt: damaged" in result.stderr, result.stderr
 
 
 def test_other_rounding_and_another_seed_pass_the_gate(project):

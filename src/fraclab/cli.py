@@ -225,6 +225,46 @@ def report(params_file: Path, out_dir: Path, summary_path: Path, plots_dir: Path
         raise click.ClickException(str(err)) from None
 
 
+@main.command()
+@click.option("--params", "params_file", type=click.Path(path_type=Path),
+              default="params.yaml", show_default=True)
+@click.option("--out", "out_dir", type=click.Path(path_type=Path), default="model",
+              show_default=True)
+def bundle(params_file: Path, out_dir: Path) -> None:
+    """Write the study's chosen models as one self-contained folder with a model card."""
+    from fraclab.bundle.stage import run_bundle
+    from fraclab.params import ParamsError, load_params
+
+    try:
+        run_bundle(Path.cwd(), load_params(params_file), out_dir, log=click.echo)
+    except (ParamsError, ValueError, KeyError) as err:
+        raise click.ClickException(str(err)) from None
+
+
+@main.command()
+@click.argument("inputs", nargs=-1)
+@click.option("--model", "model_dir", type=click.Path(path_type=Path), default="model",
+              show_default=True, help="A bundle written by the bundle stage.")
+@click.option("--out", "out_dir", type=click.Path(path_type=Path), default="predictions",
+              show_default=True)
+@click.option("--operating-point", default=None,
+              help="The decision to report as `decision` (default: the bundle's).")
+@click.option("--device", default="auto", show_default=True, help="auto, cpu, cuda or mps.")
+@click.option("--batch-size", type=click.IntRange(1), default=32, show_default=True)
+@click.option("--no-overlays", is_flag=True, help="Skip overlays/ and the page's thumbnails.")
+@click.option("--quiet", is_flag=True, help="No progress bar.")
+def predict(inputs: tuple[str, ...], model_dir: Path, out_dir: Path,
+            operating_point: str | None, device: str, batch_size: int, no_overlays: bool,
+            quiet: bool) -> None:
+    """Calibrated fracture probability, decision and boxes for every INPUT (files, folders,
+    globs; PNG, JPEG, BMP, TIFF, 16-bit PNG, DICOM). Exit 0: all predicted; 1: some inputs
+    failed (their rows say why); 2: usage error."""
+    from fraclab.predict.cli import run_predict
+
+    raise SystemExit(run_predict(inputs, model_dir, out_dir, operating_point, device,
+                                 batch_size, overlays=not no_overlays, quiet=quiet))
+
+
 @main.command("check-metrics")
 @click.option("--baseline", default="HEAD", show_default=True,
               help="Git revision (branch, tag, commit or DVC experiment) to compare with.")

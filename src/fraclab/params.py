@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import dataclasses
+import hashlib
+import json
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -30,6 +32,12 @@ def load_params(path: Path | str = "params.yaml") -> dict[str, Any]:
     if not isinstance(params, dict):
         raise ParamsError(f"{path}: top level must be a mapping")
     return params
+
+
+def params_digest(params: dict[str, Any]) -> str:
+    """First 12 hex digits of SHA-256 over the params as canonical JSON (key order ignored)."""
+    text = json.dumps(params, sort_keys=True, separators=(",", ":"), default=str)
+    return hashlib.sha256(text.encode()).hexdigest()[:12]
 
 
 def section(cls: type[T], params: dict[str, Any], name: str) -> T:
@@ -342,6 +350,22 @@ class DetectParams:
         if size not in self.epochs:
             raise ParamsError(f"params.yaml: detect.epochs has no entry for size {size!r}")
         return self.epochs[size]
+
+
+@dataclasses.dataclass(frozen=True)
+class BundleParams:
+    """The `bundle:` section: which of the study's models `fraclab predict` ships."""
+
+    backbone: str = "auto"  # auto: the report's best backbone (pooled out-of-fold AUROC)
+    detector: str = "auto"  # auto: the report's best YOLO size; none: no detector
+    operating_point: str = "youden"  # the default decision (a threshold-stage label)
+    box_conf: float = 0.25  # boxes below this confidence are not reported
+
+    def __post_init__(self) -> None:
+        if not 0 <= self.box_conf < 1:
+            raise ValueError(f"box_conf must be in [0, 1), got {self.box_conf}")
+        if self.detector not in ("auto", "none"):
+            check_yolo_size(self.detector)
 
 
 def check_threads(value: object) -> None:

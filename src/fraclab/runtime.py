@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import os
+import subprocess
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
@@ -30,3 +32,19 @@ def select_device(preference: str = "auto", param: str = "device") -> torch.devi
     if preference == "cuda" and not torch.cuda.is_available():
         raise RuntimeError(f"{param} is cuda but no CUDA device is available")
     return torch.device(preference)
+
+
+def git_revision(root: Path) -> str:
+    """``HEAD``'s commit and whether the working tree differs from it, or why unknown."""
+    try:
+        head = subprocess.run(["git", "rev-parse", "HEAD"], cwd=root, capture_output=True,
+                              text=True, check=True, timeout=30).stdout.strip()
+        # Outputs of the running pipeline (metrics/, plots/) are expected to differ: only
+        # tracked source and settings count as "uncommitted changes".
+        status = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no", "--",
+                                 ".", ":!metrics", ":!plots", ":!dvc.lock"], cwd=root,
+                                capture_output=True, text=True, check=True,
+                                timeout=30).stdout.strip()
+    except (OSError, subprocess.SubprocessError):
+        return "unknown (not a git checkout)"
+    return f"{head[:12]}{' + uncommitted changes' if status else ''}"

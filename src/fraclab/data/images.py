@@ -66,7 +66,12 @@ def full_resolution_gray(path: Path) -> Image.Image:
     from fraclab.data.dicom import is_dicom, read_dicom
 
     path = Path(path)
-    if is_dicom(path):
+    try:
+        with path.open("rb") as f:
+            head = f.read(132)
+    except OSError as err:
+        raise ImageError(path, f"cannot decode image ({err})") from None
+    if is_dicom(path, head):  # recognised by content too: DICOM files often have no suffix
         return Image.fromarray(read_dicom(path).pixels, mode="L")
     try:
         with Image.open(path) as image:

@@ -10,16 +10,16 @@ other settings are never reported as current.
 from __future__ import annotations
 
 import csv
-import hashlib
 import json
 import platform
-import subprocess
 from dataclasses import dataclass, field
 from importlib import metadata
 from pathlib import Path
 from typing import Any
 
 import numpy as np
+
+from fraclab.params import params_digest
 
 #: Packages whose versions decide the numbers (shown in the run facts).
 PACKAGES = ("torch", "torchvision", "ultralytics", "dvc", "dvclive", "scikit-learn", "numpy",
@@ -74,12 +74,6 @@ def numbers(table: dict[str, list[str]], column: str, path: Path) -> np.ndarray:
         raise ReportInputError(f"{path}: column {column!r}: {err}") from None
 
 
-def params_digest(params: dict[str, Any]) -> str:
-    """First 12 hex digits of SHA-256 over the params as canonical JSON (key order ignored)."""
-    text = json.dumps(params, sort_keys=True, separators=(",", ":"), default=str)
-    return hashlib.sha256(text.encode()).hexdigest()[:12]
-
-
 def settings_digest(params: dict[str, Any]) -> str:
     """:func:`params_digest` of the params without those a seed sweep varies
     (:data:`SWEPT_PARAMS`): runs with the same digest differ only in training noise."""
@@ -104,22 +98,6 @@ def seed_spread(path: Path, params: dict[str, Any]) -> dict[str, Any] | None:
     return {"seed_runs": sweep.get("seed_runs", []), "thread_pair": sweep.get("thread_pair"),
             "sd": {r["metric"]: r["sd"] for r in sweep.get("rows", [])},
             "thread_move": {r["metric"]: r["thread_move"] for r in sweep.get("rows", [])}}
-
-
-def git_revision(root: Path) -> str:
-    """``HEAD``'s commit and whether the working tree differs from it, or why unknown."""
-    try:
-        head = subprocess.run(["git", "rev-parse", "HEAD"], cwd=root, capture_output=True,
-                              text=True, check=True, timeout=30).stdout.strip()
-        # Outputs of the running pipeline (metrics/, plots/) are expected to differ: only
-        # tracked source and settings count as "uncommitted changes".
-        status = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no", "--",
-                                 ".", ":!metrics", ":!plots", ":!dvc.lock"], cwd=root,
-                                capture_output=True, text=True, check=True,
-                                timeout=30).stdout.strip()
-    except (OSError, subprocess.SubprocessError):
-        return "unknown (not a git checkout)"
-    return f"{head[:12]}{' + uncommitted changes' if status else ''}"
 
 
 def package_versions() -> dict[str, str]:

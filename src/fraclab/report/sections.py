@@ -10,11 +10,13 @@ from __future__ import annotations
 from typing import Any
 
 from fraclab.evaluate.metrics import METRIC_NAMES
+from fraclab.params import params_digest
 from fraclab.report import figures, plotdata
 from fraclab.report.document import Bullets, Document, Figure, Paragraph, Section, Table
-from fraclab.report.facts import Facts, git_revision, package_versions, params_digest
+from fraclab.report.facts import Facts, package_versions
 from fraclab.report.fmt import interval, mean_sd, num, p_value, seconds, value_ci
 from fraclab.report.summary import best_size, limitations, localisation_status, sentence
+from fraclab.runtime import git_revision
 
 METRIC_TITLES = {"auroc": "AUROC", "average_precision": "average precision",
                  "brier": "Brier score", "accuracy": "accuracy", "precision": "precision",

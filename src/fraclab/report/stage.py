@@ -23,7 +23,7 @@ from fraclab.report.facts import load_facts
 from fraclab.report.html import render_html
 from fraclab.report.markdown import render_markdown
 from fraclab.report.sections import build_document
-from fraclab.report.summary import headline
+from fraclab.report.summary import headline, limitations
 
 
 def run_report(root: Path, params: dict[str, Any], *, out_dir: Path, summary_path: Path,
@@ -48,6 +48,8 @@ def run_report(root: Path, params: dict[str, Any], *, out_dir: Path, summary_pat
         for figure in doc.figures():
             (tmp / "figures" / f"{figure.name}.png").write_bytes(figure.png)
         (tmp / "comparisons.json").write_text(json.dumps(comparisons, indent=2) + "\n")
+        # For the model card: the same limitations, as data.
+        (tmp / "limitations.json").write_text(json.dumps(limitations(facts), indent=2) + "\n")
     write_plot_files(facts, plots_dir)
     atomic_write_json(summary_path, summary)
     log(f"report: {out_dir / 'index.html'} ({len(doc.figures())} figures); best backbone "

@@ -1,0 +1,1 @@
+"""The `bundle` stage: the study's models, calibration, thresholds and card in one folder."""

@@ -1,0 +1,51 @@
+"""The bundle's integrity checks and `fraclab predict`'s input expansion, without a model
+(the end-to-end predictions are in test_pipeline.py, on the tiny study's bundle)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from fraclab.predict.bundle import FORMAT, MANIFEST, BundleError, file_hashes, read_manifest
+from fraclab.predict.outputs import expand_inputs
+
+
+def _bundle(root: Path) -> Path:
+    (root / "classifier").mkdir(parents=True)
+    (root / "classifier" / "r0_f0.pt").write_bytes(b"weights")
+    (root / "MODEL_CARD.md").write_text("card")
+    (root / MANIFEST).write_text(json.dumps({"format": FORMAT, "files": file_hashes(root)}))
+    return root
+
+
+def test_a_whole_bundle_reads_and_every_damage_is_named(tmp_path):
+    root = _bundle(tmp_path / "model")
+    assert read_manifest(root)["format"] == FORMAT
+    (root / "classifier" / "r0_f0.pt").write_bytes(b"weightz")
+    with pytest.raises(BundleError, match=r"r0_f0.pt: damaged"):
+        read_manifest(root)
+    root = _bundle(tmp_path / "model2")
+    (root / "extra.pt").write_bytes(b"code")
+    with pytest.raises(BundleError, match=r"extra.pt: not listed"):
+        read_manifest(root)
+    (root / "extra.pt").unlink()
+    (root / "MODEL_CARD.md").unlink()
+    with pytest.raises(BundleError, match=r"MODEL_CARD.md: listed in model.json but missing"):
+        read_manifest(root)
+    with pytest.raises(BundleError, match="not a fraclab model bundle"):
+        read_manifest(tmp_path)
+    (tmp_path / MANIFEST).write_text(json.dumps({"format": "other/9"}))
+    with pytest.raises(BundleError, match="format is 'other/9'"):
+        read_manifest(tmp_path)
+
+
+def test_inputs_expand_folders_recursively_and_globs_in_order(tmp_path):
+    for name in ("b/x.png", "b/deep/y.DCM", "b/scan", "b/notes.txt", "b/.hidden.png", "a.jpg"):
+        (tmp_path / name).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / name).write_bytes(b"")
+    found = expand_inputs([str(tmp_path / "b"), str(tmp_path / "*.jpg"),
+                           str(tmp_path / "a.jpg"), str(tmp_path / "missing.png")])
+    assert [p.relative_to(tmp_path).as_posix() for p in found] == [
+        "b/deep/y.DCM", "b/scan", "b/x.png", "a.jpg", "missing.png"]
