@@ -236,3 +236,51 @@ def test_limitations_name_moved_groups_and_near_duplicates_across_groups(project
     assert "4 groups (5 images) were in both the test split and development" in html
     assert "7 near-duplicate image pairs lie in different groups" in html
     assert "inner validation split chooses its epoch" in html
+
+
+def test_results_that_cannot_carry_a_conclusion_are_flagged_and_stated(project, tmp_path):
+    from report_fixtures import write_detect
+
+    root = variant(project, tmp_path, backbones=("alpha", "beta"))
+    params = yaml.safe_load((root / "params.yaml").read_text())
+    # Real data (no synth.json) at the synthetic defaults' sizes.
+    data = json.loads((root / "metrics" / "data.json").read_text())
+    data["dataset"]["path"] = str(tmp_path / "real")
+    (root / "metrics" / "data.json").write_text(json.dumps(data))
+    params["data"] = {**params.get("data", {}), "image_size": 64}
+    params["detect"] = {**params["detect"], "imgsz": 96}
+    (root / "params.yaml").write_text(yaml.safe_dump(params))
+    sizes = params["detect"]["sizes"]
+    for size in sizes:  # every detector below the floor, with unequal budgets
+        shutil.rmtree(root / "plots" / "detect" / size)
+        write_detect(root, size, 0.05)
+    first = root / "metrics" / "detect" / f"{sizes[0]}.json"
+    metrics = json.loads(first.read_text())
+    metrics["training"]["epochs"] = 14
+    first.write_text(json.dumps(metrics))
+    for b in ("alpha", "beta"):
+        path = root / "metrics" / "classify" / f"{b}.json"
+        scores = json.loads(path.read_text())
+        scores["test_ensemble"]["auroc"].update(value=0.55, ci_low=0.42, ci_high=0.66)
+        path.write_text(json.dumps(scores))
+        path = root / "metrics" / "calibrate" / f"{b}.json"
+        cal = json.loads(path.read_text())
+        cal["oof_pooled"]["after"]["ece"] = 0.12
+        path.write_text(json.dumps(cal))
+    summary = report(root)
+    flags = summary["cannot_conclude"]
+    assert flags["test_auroc"] == "95 % interval includes 0.5 (chance)"
+    assert "localisation failed" in flags["test_map50"]
+    assert flags["best_yolo_size"] == "chosen among YOLO sizes that all failed"
+    assert "ECE 0.120 > 0.05" in flags["ece_after_calibration"]
+    html = (root / "report" / "index.html").read_text()
+    for text in ("Test AUROC is not distinguishable from chance",
+                 "Localisation failed for YOLOv8", "chosen among sizes that all failed",
+                 "classification at 64 px (&lt; 128)", "detection at 96 px (&lt; 320)",
+                 "ECE stays above 0.05 after calibration"):
+        assert text in html, text
+
+
+def test_a_study_that_supports_its_conclusions_has_no_flags(project):
+    summary = json.loads((project / "metrics" / "summary.json").read_text())
+    assert "cannot_conclude" not in summary or "test_auroc" not in summary["cannot_conclude"]

@@ -62,6 +62,9 @@ def headline(facts: Facts) -> dict[str, Any]:
                        test_map50_95=detect["test"]["map50_95"])
     else:
         summary["localisation"] = localisation_status(facts)
+    flags = conclusion_flags(facts)
+    if flags:
+        summary["cannot_conclude"] = flags
     return summary
 
 
@@ -87,6 +90,47 @@ def sentence(text: str) -> str:
 
 def _includes_chance(entry: dict[str, Any]) -> bool:
     return entry["ci_low"] <= 0.5 <= entry["ci_high"]
+
+
+#: Below this mAP@0.5 on both val and test a detector is reported as having failed.
+FAILED_MAP50 = 0.1
+#: Above this ECE after scaling a backbone's probabilities are reported as not calibrated.
+ECE_LIMIT = 0.05
+#: Settings below these sizes cannot show a fracture in a real radiograph.
+REAL_DATA_MIN_CLASSIFY_PX, REAL_DATA_MIN_DETECT_PX = 128, 320
+
+
+def failed_sizes(facts: Facts) -> list[str]:
+    """YOLO sizes whose val and test mAP@0.5 are both below :data:`FAILED_MAP50`."""
+    return [s for s, m in facts.detect_ran.items()
+            if m["val"]["map50"] < FAILED_MAP50 and m["test"]["map50"] < FAILED_MAP50]
+
+
+def conclusion_flags(facts: Facts) -> dict[str, str]:
+    """Why an entry of the headline cannot carry a conclusion, keyed by the entry; each
+    also appears, worded for a reader, in :func:`limitations`."""
+    flags: dict[str, str] = {}
+    backbone = best_backbone(facts)
+    test = facts.classify[backbone]["test_ensemble"]["auroc"]
+    if _includes_chance(test):
+        flags["test_auroc"] = "95 % interval includes 0.5 (chance)"
+    if all(_includes_chance(facts.classify[b]["oof_pooled"]["auroc"])
+           for b in facts.backbones) and len(facts.backbones) > 1:
+        flags["best_backbone"] = "chosen among backbones that are all at chance"
+    ece = facts.calibrate[backbone]["oof_pooled"]["after"]["ece"]
+    if ece > ECE_LIMIT:
+        flags["ece_after_calibration"] = f"out-of-fold ECE {ece:.3f} > {ECE_LIMIT} after scaling"
+    size = best_size(facts)
+    if size is not None:
+        failed = failed_sizes(facts)
+        if size in failed:
+            flags["test_map50"] = (f"localisation failed: val and test mAP@0.5 < "
+                                   f"{FAILED_MAP50}")
+        if len(failed) == len(facts.detect_ran) > 1:
+            flags["best_yolo_size"] = "chosen among YOLO sizes that all failed"
+        elif len({m["training"].get("epochs") for m in facts.detect_ran.values()}) > 1:
+            flags["best_yolo_size"] = "chosen among YOLO sizes trained for unequal epochs"
+    return flags
 
 
 def limitations(facts: Facts) -> list[str]:
@@ -146,9 +190,48 @@ def limitations(facts: Facts) -> list[str]:
                  "stopping), its temperature and its thresholds: the same images make three "
                  "choices, so the inner-validation numbers are optimistic (the out-of-fold and "
                  "test numbers are not: those images choose nothing).")
+    test_chance = [b for b in facts.backbones
+                   if _includes_chance(facts.classify[b]["test_ensemble"]["auroc"])]
+    if test_chance:
+        items.append(f"Test AUROC is not distinguishable from chance (its 95 % interval "
+                     f"includes 0.5) for: {', '.join(test_chance)}; no test result of theirs "
+                     "can support a conclusion.")
+    uncalibrated = [f"{b} ({facts.calibrate[b]['oof_pooled']['after']['ece']:.3f})"
+                    for b in facts.backbones
+                    if facts.calibrate[b]["oof_pooled"]["after"]["ece"] > ECE_LIMIT]
+    if uncalibrated:
+        items.append(f"Out-of-fold ECE stays above {ECE_LIMIT} after calibration for: "
+                     f"{', '.join(uncalibrated)}; their probabilities do not mean what they "
+                     "say.")
     scratch = [b for b in facts.backbones if facts.classify[b].get("pretrained") == "none"]
     if scratch:
-        items.append(f"Trained from scratch, without ImageNet weights: {', '.join(scratch)}.")
+        items.append(f"Trained from scratch, without ImageNet weights: {', '.join(scratch)}."
+                     + ("" if facts.synthetic else " On real radiographs that rarely learns "
+                        "in a few epochs: use the real-gpu recipe (ImageNet weights)."))
+    if not facts.synthetic:
+        size = int(facts.params.get("data", {}).get("image_size", 0) or 0)
+        imgsz = int((facts.params.get("detect") or {}).get("imgsz", 0) or 0)
+        small = ([f"classification at {size} px (< {REAL_DATA_MIN_CLASSIFY_PX})"]
+                 if size and size < REAL_DATA_MIN_CLASSIFY_PX else [])
+        small += ([f"detection at {imgsz} px (< {REAL_DATA_MIN_DETECT_PX})"]
+                  if imgsz and facts.detect_ran and imgsz < REAL_DATA_MIN_DETECT_PX else [])
+        if small:
+            items.append("Settings far from what real radiographs need: " + ", ".join(small)
+                         + "; a fracture a few pixels wide vanishes at that size. The "
+                         "defaults are for the synthetic data; see the README's recipes.")
+    failed = failed_sizes(facts)
+    if failed:
+        items.append("Localisation failed for YOLOv8" + ", YOLOv8".join(failed)
+                     + f": val and test mAP@0.5 below {FAILED_MAP50}; their boxes locate "
+                     "nothing.")
+    ran = facts.detect_ran
+    if len(ran) > 1 and len(failed) == len(ran):
+        items.append("The best YOLO size is chosen among sizes that all failed: the choice "
+                     "means nothing.")
+    elif len({m["training"].get("epochs") for m in ran.values()}) > 1:
+        budgets = ", ".join(f"YOLOv8{s} {m['training'].get('epochs')}" for s, m in ran.items())
+        items.append(f"The YOLO sizes trained for unequal epochs ({budgets}): the best size "
+                     "is chosen among unequal budgets, not between architectures.")
     stuck = [b for b in facts.backbones
              if facts.calibrate[b].get("temperature", {}).get("max", 0) >= 100]
     if stuck:
