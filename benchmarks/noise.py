@@ -82,24 +82,38 @@ def spread(runs: dict[str, dict[str, float]], rules: list, seed_runs: list[str],
     """Per gated metric: mean and SD over ``seed_runs``, the move between ``thread_pair``,
     the rule's tolerance and the tolerance the measured noise asks for."""
     rows = []
-    names = sorted(set.intersection(*(set(runs[r]) for r in seed_runs)))
+    names = sorted(set.union(*(set(runs[r]) for r in seed_runs)))
     for name in names:
         rule = rule_for(name, rules)
         if not rule.gated:
             continue
-        values = [runs[r][name] for r in seed_runs]
-        if not all(math.isfinite(v) for v in values):
+        # A run may hold only some files (e.g. another machine's classify and detect metrics).
+        values = [runs[r][name] for r in seed_runs if name in runs[r]]
+        if len(values) < 2 or not all(math.isfinite(v) for v in values):
             continue
         mean = statistics.fmean(values)
         sd = statistics.stdev(values) if len(values) > 1 else 0.0
         move = (abs(runs[thread_pair[0]][name] - runs[thread_pair[1]][name])
                 if thread_pair and all(name in runs[r] for r in thread_pair) else 0.0)
         allowed = rule.allowed(mean)
-        rows.append({"metric": name, "direction": rule.direction, "mean": mean, "sd": sd,
+        rows.append({"metric": name, "rule": rule.match[0], "direction": rule.direction,
+                     "runs": len(values), "mean": mean, "sd": sd,
                      "min": min(values), "max": max(values), "thread_move": move,
                      "rule_tolerance": allowed, "needed": max(3 * sd, move),
                      "holds": allowed >= max(3 * sd, move)})
     return rows
+
+
+def per_rule(rows: list[dict]) -> list[dict]:
+    """Per rule (named by its first glob): its metrics' largest need and where it is."""
+    out: dict[str, dict] = {}
+    for r in rows:
+        entry = out.setdefault(r["rule"], {"rule": r["rule"], "metrics": 0, "needed": 0.0,
+                                           "worst": "", "rule_tolerance": r["rule_tolerance"]})
+        entry["metrics"] += 1
+        if r["needed"] >= entry["needed"]:
+            entry.update(needed=r["needed"], worst=r["metric"])
+    return list(out.values())
 
 
 def markdown(rows: list[dict]) -> str:
@@ -143,6 +157,11 @@ def main() -> None:
     rows = spread(runs, load_rules(args.rules), seed_runs, pair)
     print(f"{len(seed_runs)} seeds ({', '.join(seed_runs)}); thread pair: {pair}\n")
     print(markdown(rows), end="")
+    print("\n| rule (first glob) | metrics | largest 3 SD or move | at | rule allows |\n"
+          "|---|---|---|---|---|")
+    for r in per_rule(rows):
+        print(f"| `{r['rule']}` | {r['metrics']} | {r['needed']:.3f} | `{r['worst']}` | "
+              f"{r['rule_tolerance']:.3f} |")
     failing = [r["metric"] for r in rows if not r["holds"]]
     print(f"\n{len(rows)} gated metrics; the rules' tolerance is below the noise for "
           f"{len(failing)}")
