@@ -143,32 +143,23 @@ def test_calibrate_metrics_are_recomputable_from_the_saved_files(project):
     metrics = json.loads((project / "metrics_c.json").read_text())
     out = project / "calibrate" / "toynet"
     inner, oof, test = (read(out / f"{n}.csv") for n in ("inner_val", "oof", "test"))
-    # The prior shift per fold model: log(n_negative / n_positive) of its inner-train images
-    # (development images outside its outer fold and inner validation). T: the slope of a
-    # logistic regression without intercept on the shifted inner-validation logits is 1 / T;
-    # and each saved probability is sigmoid((logit - shift) / T).
-    manifest = read(project / "prepared" / "manifest.csv")
-    development = dict(zip(manifest["image_id"], manifest["label"].astype(int), strict=True))
-    development = {i: y for i, y in development.items()
-                   if manifest["split"][list(manifest["image_id"]).index(i)] != "test"}
+    # T and intercept per fold model: an unpenalised logistic regression with intercept on
+    # the inner-validation logits has slope 1 / T; each saved probability is
+    # sigmoid(logit / T + intercept).
     temperatures = []
     for key, t in metrics["temperature"]["per_fold"].items():
         repeat, fold = key[1:].split("_f")
-        held = {i for table in (inner, oof)
-                for i in table["image_id"][(table["repeat"] == repeat) & (table["fold"] == fold)]}
-        trained = np.array([y for i, y in development.items() if i not in held])
-        shift = np.log((trained == 0).sum() / trained.sum())
-        assert metrics["prior_shift"]["per_fold"][key] == pytest.approx(shift, rel=1e-12)
+        b = metrics["intercept"]["per_fold"][key]
         for table in (inner, oof, test):
             rows = (table["repeat"] == repeat) & (table["fold"] == fold)
             np.testing.assert_allclose(table["prob"][rows].astype(float),
-                                       sigmoid((table["logit"][rows].astype(float) - shift) / t),
-                                       rtol=1e-9)
+                                       sigmoid(table["logit"][rows].astype(float) / t + b),
+                                       rtol=1e-12)
         rows = (inner["repeat"] == repeat) & (inner["fold"] == fold)
-        model = LogisticRegression(C=np.inf, fit_intercept=False, tol=1e-12, max_iter=1000)
-        model.fit(inner["logit"][rows].astype(float)[:, None] - shift,
-                  inner["label"][rows].astype(int))
-        assert t == pytest.approx(1 / model.coef_[0, 0], rel=1e-6)
+        model = LogisticRegression(C=np.inf, tol=1e-12, max_iter=1000)
+        model.fit(inner["logit"][rows].astype(float)[:, None], inner["label"][rows].astype(int))
+        assert t == pytest.approx(1 / model.coef_[0, 0], rel=1e-5)
+        assert b == pytest.approx(model.intercept_[0], abs=1e-5)
         temperatures.append(t)
     assert metrics["fold_models"] == len(temperatures) == REPEATS * FOLDS
     assert metrics["temperature"]["mean"] == pytest.approx(np.mean(temperatures), rel=1e-12)

@@ -18,6 +18,7 @@ from fraclab.evaluate.calibration import (
     fit_calibration,
     fit_platt,
     fit_temperature,
+    fit_temperature_with_intercept,
 )
 from fraclab.evaluate.metrics import sigmoid
 
@@ -120,9 +121,9 @@ def test_platt_stays_finite_on_separable_data():
 def test_fit_calibration_methods():
     y, z = _simulate(0.5, 0.0, 300, seed=3)
     temperature = fit_calibration(y, z, "temperature")
-    assert temperature.intercept == 0.0 and temperature.temperature == pytest.approx(
-        fit_temperature(y, z))
-    np.testing.assert_allclose(temperature.probabilities(z), sigmoid(z / temperature.temperature))
+    t, b = fit_temperature_with_intercept(y, z)
+    assert (temperature.temperature, temperature.intercept) == pytest.approx((t, b))
+    np.testing.assert_allclose(temperature.probabilities(z), sigmoid(z / t + b))
     none = fit_calibration(y, z, "none")
     assert (none.slope, none.intercept, none.temperature) == (1.0, 0.0, 1.0)
     platt = fit_calibration(y, z, "platt")
@@ -176,10 +177,12 @@ def test_calibration_summary_improves_on_an_overconfident_model():
     assert after["log_loss"] < before["log_loss"] and after["brier"] < before["brier"]
 
 
-def test_removing_the_prior_shift_of_weighted_training_restores_calibration_in_the_large():
-    """A model trained with positive-class weight w has logits about log(w) too high; dividing
-    by T alone cannot remove that offset, removing the known shift first does."""
-    from fraclab.evaluate.calibration import positive_weight, prior_shift
+def test_temperature_with_an_intercept_removes_the_shift_of_weighted_training():
+    """A model trained with positive-class weight w has logits shifted towards positives;
+    dividing by T alone cannot remove an offset, T with a fitted intercept does."""
+    from sklearn.linear_model import LogisticRegression
+
+    from fraclab.evaluate.calibration import fit_temperature, positive_weight
 
     rng = np.random.default_rng(0)
     n = 20_000
@@ -187,18 +190,21 @@ def test_removing_the_prior_shift_of_weighted_training_restores_calibration_in_t
     y = (rng.random(n) < 1 / (1 + np.exp(-true_logit))).astype(int)
     w = positive_weight(y[: n // 2], "auto")
     assert w == pytest.approx((y[: n // 2] == 0).sum() / y[: n // 2].sum())
-    model_logit = 1.4 * true_logit + prior_shift(w)  # overconfident, trained with weight w
+    model_logit = 1.4 * true_logit + 0.7 * math.log(w)  # overconfident, part of the way to log w
     fit, held = slice(0, n // 2), slice(n // 2, n)
-    plain = fit_calibration(y[fit], model_logit[fit], "temperature")
-    shifted = fit_calibration(y[fit], model_logit[fit], "temperature", prior_shift(w))
-    prevalence = y[held].mean()
-    assert plain.probabilities(model_logit[held]).mean() - prevalence > 0.02
-    assert abs(shifted.probabilities(model_logit[held]).mean() - prevalence) < 0.01
-    assert shifted.temperature == pytest.approx(1.4, rel=0.05)
-    assert shifted.intercept == pytest.approx(-prior_shift(w) / shifted.temperature)
-    # Platt fits its own intercept; none keeps the model's probabilities: no shift for them.
-    assert fit_calibration(y[fit], model_logit[fit], "none", 1.0).intercept == 0.0
-    assert (fit_calibration(y[fit], model_logit[fit], "platt", 1.0)
-            == fit_calibration(y[fit], model_logit[fit], "platt"))
-    with pytest.raises(ValueError, match="positive number"):
-        prior_shift(0.0)
+    only_t = 1 / fit_temperature(y[fit], model_logit[fit])
+    calibrated = fit_calibration(y[fit], model_logit[fit], "temperature")
+    # The held-out images' true mean probability (no label noise in the comparison).
+    prevalence = (1 / (1 + np.exp(-true_logit[held]))).mean()
+    assert (1 / (1 + np.exp(-only_t * model_logit[held]))).mean() - prevalence > 0.02
+    assert abs(calibrated.probabilities(model_logit[held]).mean() - prevalence) < 0.01
+    assert calibrated.temperature == pytest.approx(1.4, rel=0.05)
+    assert calibrated.intercept == pytest.approx(-0.7 * math.log(w) / 1.4, abs=0.05)
+    # It is maximum likelihood: scikit-learn's unpenalised logistic regression, and the
+    # mean calibrated probability on the fit set is its prevalence.
+    reference = LogisticRegression(C=np.inf, tol=1e-12, max_iter=1000).fit(
+        model_logit[fit, None], y[fit])
+    assert 1 / calibrated.temperature == pytest.approx(reference.coef_[0, 0], rel=1e-5)
+    assert calibrated.intercept == pytest.approx(reference.intercept_[0], abs=1e-5)
+    assert calibrated.probabilities(model_logit[fit]).mean() == pytest.approx(y[fit].mean(),
+                                                                           abs=1e-7)

@@ -47,9 +47,8 @@ def calibration_of(metrics: dict[str, Any], key: str) -> dict[str, float]:
         return {"method": method, "slope": metrics["slope"]["per_fold"][key],
                 "intercept": metrics["intercept"]["per_fold"][key]}
     t = metrics["temperature"]["per_fold"][key]
-    shift = metrics.get("prior_shift", {}).get("per_fold", {}).get(key, 0.0)
-    return {"method": method, "temperature": t, "prior_shift": shift,
-            "slope": 1.0 / t, "intercept": -shift / t}
+    intercept = metrics.get("intercept", {}).get("per_fold", {}).get(key, 0.0)
+    return {"method": method, "temperature": t, "slope": 1.0 / t, "intercept": intercept}
 
 
 def _detector(src: Path, dest: Path, size: str) -> dict[str, Any]:

@@ -2,10 +2,8 @@
 
 For each fold model (repeat r, fold k) of ``classify-cv`` the calibration map is fitted on
 that model's own inner-validation logits, then applied to its out-of-fold logits and to its
-test logits. Temperature scaling first removes the model's known prior shift: ``log w``
-for a model trained with positive-class weight ``w`` (``classify.pos_weight``; ``auto`` is
-n_negative / n_positive of that model's inner-train images, the development images outside
-its outer fold and its inner validation). The outer fold and the test set never take part in
+test logits. Temperature scaling fits ``T`` and an intercept (see
+:mod:`fraclab.evaluate.calibration`). The outer fold and the test set never take part in
 a fit, so the calibrated out-of-fold predictions are an honest estimate of calibration on new
 patients. The test
 probability of an image is the mean of the fold models' calibrated probabilities.
@@ -42,13 +40,7 @@ from fraclab.calibrate.tables import (
     read_predictions,
     table_text,
 )
-from fraclab.evaluate.calibration import (
-    Calibration,
-    calibration_summary,
-    fit_calibration,
-    positive_weight,
-    prior_shift,
-)
+from fraclab.evaluate.calibration import Calibration, calibration_summary, fit_calibration
 from fraclab.evaluate.metrics import sigmoid, summarize
 from fraclab.io import atomic_write_json, atomic_write_text
 from fraclab.params import CalibrateParams
@@ -59,37 +51,13 @@ def model_key(model: Model) -> str:
     return f"r{model[0]}_f{model[1]}"
 
 
-def training_shifts(manifest: Manifest, inner: Predictions, oof: Predictions,
-                    pos_weight: float | str) -> dict[Model, float]:
-    """Per fold model, the prior shift of its class-weighted training (``log w``).
-
-    With ``pos_weight: auto`` the weight is that of the model's inner-train labels: the
-    development images (every split but test) that are neither in its outer fold nor in its
-    inner validation, exactly the images classify-cv trained it on.
-    """
-    development = {i for i, split in manifest.split.items() if split != "test"}
-    shifts = {}
-    for model in inner.models():
-        held = set(inner.image_id[inner.of_model(model)]) | set(oof.image_id[oof.of_model(model)])
-        trained_on = [manifest.label[i] for i in sorted(development - held)]
-        if not trained_on:
-            raise PredictionFileError(f"{inner.path}: repeat {model[0]} fold {model[1]}: no "
-                                      f"development image of {manifest.path} is left for its "
-                                      "training part; the files are stale, rerun `dvc repro`")
-        shifts[model] = prior_shift(positive_weight(trained_on, pos_weight))
-    return shifts
-
-
-def fit_fold_models(inner: Predictions, method: str,
-                    shifts: dict[Model, float] | None = None) -> dict[Model, Calibration]:
-    """One calibration per fold model, each fitted on that model's inner-validation rows
-    (after removing its prior shift from ``shifts``, if given)."""
+def fit_fold_models(inner: Predictions, method: str) -> dict[Model, Calibration]:
+    """One calibration per fold model, each fitted on that model's inner-validation rows."""
     fitted = {}
     for model in inner.models():
         rows = inner.of_model(model)
         try:
-            fitted[model] = fit_calibration(inner.label[rows], inner.logit[rows], method,
-                                            (shifts or {}).get(model, 0.0))
+            fitted[model] = fit_calibration(inner.label[rows], inner.logit[rows], method)
         except ValueError as err:
             raise PredictionFileError(f"{inner.path}: repeat {model[0]} fold {model[1]}: "
                                       f"{err}") from None
@@ -106,15 +74,14 @@ def apply_fold_models(pred: Predictions, fitted: dict[Model, Calibration]) -> Pr
 
 
 def calibrate_tables(inner: Predictions, oof: Predictions, test: Predictions,
-                     method: str, shifts: dict[Model, float] | None = None
-                     ) -> tuple[dict[Model, Calibration], Predictions, Predictions,
-                                Predictions]:
+                     method: str) -> tuple[dict[Model, Calibration], Predictions, Predictions,
+                                           Predictions]:
     """Fit on ``inner`` per fold model; return the fits and the three calibrated tables.
 
     Only ``inner``'s labels are read: ``oof`` and ``test`` labels (if any) never reach a fit.
     """
     check_same_models(inner, oof, test)
-    fitted = fit_fold_models(inner, method, shifts)
+    fitted = fit_fold_models(inner, method)
     return (fitted, *(apply_fold_models(t, fitted) for t in (inner, oof, test)))
 
 
@@ -124,7 +91,7 @@ def _map_summary(fitted: dict[Model, Calibration], method: str) -> dict:
                  "intercept": {m: c.intercept for m, c in fitted.items()}}
     else:
         parts = {"temperature": {m: c.temperature for m, c in fitted.items()},
-                 "prior_shift": {m: -c.intercept * c.temperature for m, c in fitted.items()}}
+                 "intercept": {m: c.intercept for m, c in fitted.items()}}
     return {name: {**summarize(list(values.values())),
                    "per_fold": {model_key(m): v for m, v in values.items()}}
             for name, values in parts.items()}
@@ -132,18 +99,13 @@ def _map_summary(fitted: dict[Model, Calibration], method: str) -> dict:
 
 def run_calibrate(backbone: str, cfg: CalibrateParams, classify_dir: Path,
                   manifest_path: Path, out_dir: Path, metrics_path: Path, plots_dir: Path,
-                  pos_weight: float | str = "auto",
                   log: Callable[[str], None] = print) -> dict:
-    """Calibrate every fold model of ``backbone`` and write every output.
-
-    ``pos_weight`` is the ``classify.pos_weight`` the fold models were trained with.
-    """
+    """Calibrate every fold model of ``backbone`` and write every output."""
     inner = read_predictions(classify_dir / "inner_val.csv", label=True)
     oof = read_predictions(classify_dir / "oof.csv", label=True)
     test = read_predictions(classify_dir / "test.csv", label=False)
     manifest = Manifest.load(manifest_path)
-    shifts = training_shifts(manifest, inner, oof, pos_weight)
-    fitted, inner_c, oof_c, test_c = calibrate_tables(inner, oof, test, cfg.method, shifts)
+    fitted, inner_c, oof_c, test_c = calibrate_tables(inner, oof, test, cfg.method)
 
     test_ids, test_before = ensemble(test_c, sigmoid(test_c.logit))
     _, test_after = ensemble(test_c, test_c.prob)

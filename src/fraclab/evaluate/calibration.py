@@ -3,13 +3,15 @@
 Both map a fold model's logit ``z`` to a probability ``sigmoid(slope * z + intercept)``:
 
 ``temperature``
-    ``slope = 1 / T``, ``intercept = -shift / T``. One scalar ``T > 0``, fitted by minimising
-    the binary cross-entropy (BCE) of ``sigmoid((z - shift) / T)``. ``shift`` is the known
-    prior shift of class-weighted training (:func:`prior_shift`; 0 for an unweighted model):
-    a model trained with positive-class weight ``w`` learns logits about ``log w`` above the
-    unweighted optimum, an offset no division by ``T`` can remove (King & Zeng 2001 correct a
-    logistic model fitted on re-weighted classes the same way). Dividing by a positive
-    constant keeps the order of the logits, so the model's ranking (its AUROC) is unchanged.
+    ``slope = 1 / T`` with ``T > 0`` and a free ``intercept``, both fitted by maximum
+    likelihood (the binary cross-entropy, BCE, of ``sigmoid(z / T + intercept)``). Dividing
+    by a positive constant and adding one keeps the order of the logits, so the model's
+    ranking (its AUROC) is unchanged. The intercept is there because a model trained with
+    positive-class weight ``w`` learns logits shifted towards the positive class (by up to
+    ``log w`` at the weighted optimum; less after a few epochs), an offset that no division
+    by ``T`` can remove. Subtracting ``log w`` itself over-corrects such under-trained
+    models (measured in the README), so the offset is fitted, like ``T``, on the inner
+    validation set.
 ``platt``
     Free ``slope`` and ``intercept`` (Platt 1999), fitted by minimising the BCE against
     Platt's smoothed targets, see :func:`fit_platt`. It can move the base rate, and a
@@ -50,8 +52,8 @@ __all__ = [
     "fit_calibration",
     "fit_platt",
     "fit_temperature",
+    "fit_temperature_with_intercept",
     "positive_weight",
-    "prior_shift",
 ]
 
 Method = Literal["temperature", "platt", "none"]
@@ -91,18 +93,6 @@ def positive_weight(labels: ArrayLike, setting: float | str) -> float:
     y = np.asarray(labels)
     positives = int(y.sum())
     return (len(y) - positives) / max(positives, 1)
-
-
-def prior_shift(weight: float) -> float:
-    """``log(weight)``: how far training with positive-class weight ``weight`` moves the
-    optimal logit above the unweighted one.
-
-    Weighting positives by ``w`` in the BCE is training on data whose odds of a positive are
-    ``w`` times the true ones, so the minimiser's logit is ``logit(p) + log w``.
-    """
-    if not (math.isfinite(weight) and weight > 0):
-        raise ValueError(f"a positive-class weight must be a positive number, got {weight!r}")
-    return math.log(weight)
 
 
 def _bce(y: NDArray[np.float64], x: NDArray[np.float64]) -> float:
@@ -224,24 +214,69 @@ def fit_platt(y_true: ArrayLike, logits: ArrayLike) -> tuple[float, float]:
     return slope, intercept
 
 
-def fit_calibration(y_true: ArrayLike, logits: ArrayLike, method: Method,
-                    shift: float = 0.0) -> Calibration:
+def fit_temperature_with_intercept(
+    y_true: ArrayLike,
+    logits: ArrayLike,
+    *,
+    bounds: tuple[float, float] = TEMPERATURE_BOUNDS,
+) -> tuple[float, float]:
+    """``(T, intercept)`` maximising the likelihood of ``sigmoid(logits / T + intercept)``.
+
+    Parameters
+    ----------
+    y_true : array-like of shape (n_samples,)
+        Labels 0/1; both classes must be present.
+    logits : array-like of shape (n_samples,)
+        Finite logits of the model being calibrated.
+    bounds : (float, float), default=TEMPERATURE_BOUNDS
+        ``0 < T_min < T_max``: the interval ``T`` is kept in.
+
+    Notes
+    -----
+    In ``(beta, intercept)`` with ``beta = 1 / T`` this is a one-feature logistic regression,
+    whose BCE is convex; L-BFGS-B with the analytic gradient from ``(1, 0)`` minimises it with
+    ``beta`` bounded to ``[1 / T_max, 1 / T_min]`` (deterministic). Logits with no signal or
+    the wrong sign end at ``T = T_max`` with the intercept near the log-odds of the base
+    rate: the best a positive temperature can do. At the optimum the mean calibrated
+    probability equals the fit set's prevalence (the intercept's stationarity condition).
+
+    Raises
+    ------
+    ValueError
+        Invalid input, a single class in ``y_true``, or bad ``bounds``.
+    """
+    y, z = _check_pair(y_true, logits, "logits", probability=False)
+    _require_both_classes(y, "temperature scaling")
+    low, high = (float(b) for b in bounds)
+    if not 0.0 < low < high < math.inf:
+        raise ValueError(f"bounds must satisfy 0 < T_min < T_max < inf, got {bounds!r}")
+    target = y.astype(np.float64)
+
+    def loss_and_grad(theta: NDArray[np.float64]) -> tuple[float, NDArray[np.float64]]:
+        x = theta[0] * z + theta[1]
+        residual = expit(x) - target
+        return _bce(target, x), np.array([np.mean(residual * z), np.mean(residual)])
+
+    result = minimize(loss_and_grad, x0=np.array([1.0, 0.0]), jac=True, method="L-BFGS-B",
+                      bounds=[(1.0 / high, 1.0 / low), (None, None)],
+                      options={"ftol": 1e-15, "gtol": 1e-12, "maxiter": 1000})
+    beta, intercept = (float(v) for v in result.x)
+    if not (math.isfinite(beta) and math.isfinite(intercept)):  # pragma: no cover
+        raise RuntimeError(f"temperature scaling did not converge: {result.message}")
+    return 1.0 / beta, intercept
+
+
+def fit_calibration(y_true: ArrayLike, logits: ArrayLike, method: Method) -> Calibration:
     """Fit ``method`` (one of ``CALIBRATION_METHODS``) on one model's calibration set.
 
-    ``shift`` (``temperature`` only) is the model's known prior shift (:func:`prior_shift`),
-    subtracted from the logits before ``T`` is fitted; ``platt`` fits its own intercept and
-    ``none`` keeps the model's probabilities, so both ignore it. ``none`` still validates the
-    input (labels 0/1, both classes, finite logits), so the three methods accept and reject
-    exactly the same calibration sets.
+    ``none`` still validates the input (labels 0/1, both classes, finite logits), so the
+    three methods accept and reject exactly the same calibration sets.
     """
     if method not in CALIBRATION_METHODS:
         raise ValueError(f"method must be one of {CALIBRATION_METHODS}, got {method!r}")
-    if not math.isfinite(shift):
-        raise ValueError(f"shift must be finite, got {shift!r}")
     if method == "temperature":
-        z = _check_scores(logits, "logits", probability=False)
-        t = fit_temperature(y_true, z - shift)
-        return Calibration(method, 1.0 / t, -shift / t)
+        t, intercept = fit_temperature_with_intercept(y_true, logits)
+        return Calibration(method, 1.0 / t, intercept)
     if method == "platt":
         return Calibration(method, *fit_platt(y_true, logits))
     y, _ = _check_pair(y_true, logits, "logits", probability=False)
