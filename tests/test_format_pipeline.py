@@ -45,6 +45,7 @@ def test_dvc_repro_runs_every_stage_on_each_format(tmp_path, fmt):
     for name in ("dvc.yaml", "params.yaml", ".dvcignore", ".gitignore"):
         shutil.copy(PROJECT_ROOT / name, root / name)
     (root / "src").symlink_to(PROJECT_ROOT / "src")
+    shutil.copytree(PROJECT_ROOT / "benchmarks" / "noise", root / "benchmarks" / "noise")
     params = tiny(yaml.safe_load((root / "params.yaml").read_text()))
     (root / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
     BUILDERS[fmt](root / "data")
