@@ -22,6 +22,8 @@ SRC = PROJECT_ROOT / "src"
 # The dispatch layer: option parsing and one call into the stage's module per command. Every
 # stage runs it, so listing it would rerun the whole study for a new command's options.
 EXEMPT = {"src/fraclab/cli.py"}
+# Where stages write: absent in a clean checkout (DVC-cached), which says nothing of the code.
+OUTPUT_FOLDERS = ("artifacts/", "metrics/", "plots/", "report/", "model/")
 
 
 def module_file(name: str, src: Path = SRC) -> Path | None:
@@ -159,8 +161,7 @@ def lock_drift(status: dict, data_paths: set[str]) -> dict[str, dict]:
                 drift.setdefault(stage, {})["status"] = entry
                 continue
             for path, state in (entry.get("changed deps") or {}).items():
-                if state == "deleted" and (path.startswith(("artifacts/", "metrics/", "plots/"))
-                                           or path in data_paths):
+                if state == "deleted" and (path.startswith(OUTPUT_FOLDERS) or path in data_paths):
                     continue
                 drift.setdefault(stage, {})[path] = state
     return drift
@@ -171,6 +172,7 @@ def test_lock_drift_ignores_missing_outputs_but_not_code_or_params():
                           {"changed outs": {"artifacts/prepared/images.npy": "not in cache"}}],
               "report": [{"changed deps": {"artifacts/calibrate": "deleted",
                                            "params.yaml": {"seed": "modified"}}}],
+              "bundle": [{"changed deps": {"report/limitations.json": "deleted"}}],
               "detect@n": [{"changed deps": {"artifacts/prepared/yolo": "deleted"}}]}
     assert lock_drift(status, {"data"}) == {
         "prepare": {"src/fraclab/data": "modified"},

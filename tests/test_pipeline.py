@@ -145,7 +145,7 @@ def test_predict_reproduces_the_study_test_ensemble_and_ultralytics_boxes(projec
     from fraclab.detect import offline
     from fraclab.predict import Predictor
 
-    offline.configure(project / ".yolo")
+    offline.configure()  # the settings this process already uses, if any
     from ultralytics import YOLO
 
     detail = [json.loads(line) for line in (out / "predictions.jsonl").open()]

@@ -57,14 +57,22 @@ def prepared(real_data, tmp_path_factory):
 def test_as_shipped_counts_match_the_files(real_data, shipped_counts, tmp_path):
     audit = prepare_dataset(DataParams(path=str(real_data)), 0, tmp_path, log=lambda _: None)
     assert audit["images"] == 4148
-    for split in ("train", "valid", "test"):
-        got = audit["splits"][split]
-        want = shipped_counts[split]
-        assert got["images"] == want["images"]
-        assert got["fractured"] == want["fractured"]
-        assert got["normal"] == want["images"] - want["fractured"]
-        assert got["boxes"] == want["boxes"]
-    assert audit["groups_spanning_splits"] == shipped_counts["spanning"] > 0
+    assert audit["as_shipped"]["groups_spanning_splits"] == shipped_counts["spanning"] > 0
+    # Without resplit the export's splits stay, except groups in both test and development,
+    # which move wholly to one side: the counts move by exactly the images moved.
+    moved = audit["moved_out_of_test_or_development"]
+    assert moved["groups"] > 0
+    splits = audit["splits"]
+    assert sum(splits[s]["images"] for s in splits) == 4148
+    assert abs(splits["test"]["images"] - shipped_counts["test"]["images"]) <= moved["images"]
+    for name in ("fractured", "images"):
+        assert sum(splits[s][name] for s in splits) == sum(
+            shipped_counts[s][name] for s in ("train", "valid", "test"))
+    rows = list(csv.DictReader((tmp_path / "manifest.csv").open()))
+    sides = defaultdict(set)
+    for row in rows:
+        sides[row["group"]].add(row["split"] == "test")
+    assert all(len(s) == 1 for s in sides.values())  # no group in test and development
 
 
 def test_resplit_removes_leakage_and_keeps_every_image(prepared, shipped_counts):
