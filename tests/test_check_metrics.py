@@ -60,13 +60,11 @@ def test_judge_is_direction_aware(rule, before, after, verdict):
 
 def test_repo_rules_check_the_metrics_that_matter():
     checked = {
-        "metrics/classify/b.json:oof_pooled.auroc.value": ("higher", 0.02),
-        "metrics/classify/b.json:per_fold.f1.mean": ("higher", 0.05),
-        "metrics/classify/b.json:test_ensemble.brier.value": ("lower", 0.01),
-        "metrics/calibrate/b.json:oof_pooled.after.ece": ("lower", 0.02),
-        "metrics/threshold/b.json:youden.test.sensitivity.value": ("higher", 0.05),
-        "metrics/threshold/b.json:f1.oof.f1.mean": ("higher", 0.05),
-        "metrics/detect/n.json:test.map50_95": ("higher", 0.03),
+        "metrics/classify/b.json:oof_pooled.auroc.value": ("higher", 0.09),
+        "metrics/classify/b.json:test_ensemble.average_precision.value": ("higher", 0.16),
+        "metrics/classify/b.json:test_ensemble.brier.value": ("lower", 0.04),
+        "metrics/calibrate/b.json:oof_pooled.after.ece": ("lower", 0.12),
+        "metrics/detect/n.json:test.map50_95": ("higher", 0.16),
         # Leakage after prepare may never rise.
         "metrics/data.json:groups_spanning_splits": ("lower", 0.0),
         "metrics/data.json:near_duplicates.pairs_across_groups": ("lower", 0.0),
@@ -81,9 +79,13 @@ def test_repo_rules_check_the_metrics_that_matter():
                  "metrics/calibrate/b.json:oof_pooled.before.ece",
                  "metrics/detect/n.json:test.per_class.elbow.map50",
                  "metrics/summary.json:oof_auroc.value", "metrics/data.json:images",
-                 "metrics/data.json:as_shipped.groups_spanning_splits"):
+                 "metrics/data.json:as_shipped.groups_spanning_splits",
+                 # Thresholded rates are mostly training noise (metrics_rules.yaml's header).
+                 "metrics/classify/b.json:per_fold.f1.mean",
+                 "metrics/threshold/b.json:youden.test.sensitivity.value",
+                 "metrics/detect/n.json:test.recall"):
         assert rule_for(name, RULES).direction == "info", name
-    assert rule_for("metrics/calibrate/b.json:oof_pooled.after.log_loss", RULES).rel == 0.05
+    assert rule_for("metrics/calibrate/b.json:oof_pooled.after.log_loss", RULES).rel == 0.15
 
 
 @pytest.mark.parametrize("data, message", [
@@ -175,24 +177,24 @@ def gate(*args: str) -> tuple[int, str]:
 def test_unchanged_workspace_passes(workspace):
     code, out = gate()
     assert code == 0, out
-    assert "**Regression gate: passed** (4 checked metrics) against `HEAD (" in out
+    assert "**Regression gate: passed** (3 checked metrics) against `HEAD (" in out
 
 
 def test_drop_beyond_tolerance_fails(workspace):
     edit(workspace, "metrics/classify/net.json",
-         lambda d: d["oof_pooled"]["auroc"].update(value=0.77))
+         lambda d: d["oof_pooled"]["auroc"].update(value=0.70))
     code, out = gate()
     assert code == 1
-    assert ("| `metrics/classify/net.json:oof_pooled.auroc.value` | 0.8000 | 0.7700 | -0.03 | "
-            "fall ≤ 0.02 | FAIL: worse |") in out
+    assert "| `metrics/classify/net.json:oof_pooled.auroc.value` | 0.8000 | 0.7000 | -0.1" in out
+    assert "fall ≤ 0.09 | FAIL: worse |" in out
 
 
 def test_lower_is_better_metric_rising_fails(workspace):
     edit(workspace, "metrics/calibrate/net.json",
-         lambda d: d["oof_pooled"]["after"].update(ece=0.08))
+         lambda d: d["oof_pooled"]["after"].update(ece=0.20))
     code, out = gate("--show", "changed")
     assert code == 1
-    assert "oof_pooled.after.ece` | 0.0500 | 0.0800 | +0.03 | rise ≤ 0.02 | FAIL: worse" in out
+    assert "oof_pooled.after.ece` | 0.0500 | 0.2000 | +0.15 | rise ≤ 0.12 | FAIL: worse" in out
 
 
 def test_improvement_passes(workspace):
@@ -206,7 +208,8 @@ def test_improvement_passes(workspace):
 def test_change_within_tolerance_and_info_noise_pass(workspace):
     edit(workspace, "metrics/classify/net.json", lambda d: (
         d["oof_pooled"]["auroc"].update(value=0.79, ci_low=0.5),
-        d["oof_pooled"]["f1"].update(value=0.56), d["training"].update(wall_seconds=500)))
+        d["oof_pooled"]["brier"].update(value=0.20), d["oof_pooled"]["f1"].update(value=0.1),
+        d["training"].update(wall_seconds=500)))
     code, out = gate("--show", "changed")
     assert code == 0, out
     assert out.count("worse, within tolerance") == 2
@@ -227,10 +230,10 @@ def test_missing_file_fails(workspace):
 
 
 def test_disappeared_metric_fails(workspace):
-    edit(workspace, "metrics/classify/net.json", lambda d: d["oof_pooled"].pop("f1"))
+    edit(workspace, "metrics/classify/net.json", lambda d: d["oof_pooled"].pop("brier"))
     code, out = gate()
     assert code == 1
-    assert "oof_pooled.f1.value` | 0.6000 | — |  | fall ≤ 0.05 | FAIL: disappeared |" in out
+    assert "oof_pooled.brier.value` | 0.1800 | — |  | rise ≤ 0.04 | FAIL: disappeared |" in out
 
 
 def test_output_file_and_unknown_revision(workspace, tmp_path):
