@@ -30,6 +30,7 @@ from fraclab.calibrate.compare import compare_backbones
 from fraclab.calibrate.stage import run_calibrate
 from fraclab.calibrate.tables import PredictionFileError
 from fraclab.cli import main
+from fraclab.evaluate.thresholds import choose_threshold
 from fraclab.params import CalibrateParams, ThresholdParams
 from fraclab.threshold.stage import run_threshold
 
@@ -198,8 +199,9 @@ def test_threshold_metrics_are_recomputable_from_the_saved_files(project):
     metrics = json.loads((project / "metrics_t.json").read_text())
     out = project / "calibrate" / "toynet"
     inner, oof, test = (read(out / f"{n}.csv") for n in ("inner_val", "oof", "test"))
-    assert [k for k in metrics if k not in ("backbone", "seed")] == \
+    assert [k for k in metrics if k not in ("backbone", "seed", "ensemble_rule")] == \
         ["youden", "f1", "sens80", "spec85", "fixed50"]
+    assert metrics["ensemble_rule"]["members"] == REPEATS * FOLDS
 
     def sk_point(y: np.ndarray, p: np.ndarray, t: float) -> dict[str, float]:
         pred = (p >= t).astype(int)
@@ -211,8 +213,41 @@ def test_threshold_metrics_are_recomputable_from_the_saved_files(project):
     ids, position = np.unique(test["image_id"], return_inverse=True)
     test_y, test_groups = manifest_lookup(project, ids)
     test_p = np.bincount(position, test["prob"].astype(float)) / np.bincount(position)
+    # The development images' out-of-fold probabilities, one column per repeat, and the
+    # pseudo-ensemble written out from its definition (fraclab.evaluate.thresholds).
+    dev_ids = np.unique(oof["image_id"])
+    dev_y, dev_groups = manifest_lookup(project, dev_ids)
+    dev_p = np.array([[float(oof["prob"][(oof["image_id"] == i) & (oof["repeat"] == str(r))][0])
+                       for r in range(REPEATS)] for i in dev_ids])
+
+    def pseudo(rows: np.ndarray) -> np.ndarray:
+        y, p = dev_y[rows], dev_p[rows]
+        out = p.mean(axis=1)
+        for c in (0, 1):
+            m = out[y == c]
+            s2 = p[y == c].var(axis=1, ddof=1).mean()
+            v = m.var(ddof=1)
+            out[y == c] = m.mean() + np.sqrt((v - s2 / REPEATS + s2 / 6) / v) * (m - m.mean())
+        return np.clip(out, 0, 1)
+
+    def by_sklearn(y: np.ndarray, p: np.ndarray, label: str) -> float:
+        """The threshold each criterion picks, from scikit-learn's curves."""
+        if label == "fixed50":
+            return 0.5
+        candidates = np.unique(p)[::-1]
+        points = [sk_point(y, p, t) for t in candidates]
+        if label == "sens80":
+            return float(candidates[[q["sensitivity"] >= 0.8 for q in points].index(True)])
+        if label == "spec85":
+            ok = [q["specificity"] >= 0.85 for q in points]
+            return float(candidates[len(ok) - 1 - ok[::-1].index(True)])
+        key = (lambda q: q["sensitivity"] + q["specificity"]) if label == "youden" else \
+            (lambda q: q["f1"])
+        best = max(key(q) for q in points)
+        return float(candidates[[abs(key(q) - best) < 1e-12 for q in points].index(True)])
+
     for label, entry in metrics.items():
-        if label in ("backbone", "seed"):
+        if label in ("backbone", "seed", "ensemble_rule"):
             continue
         per_fold = entry["threshold"]["per_fold"]
         values: dict[str, list[float]] = {}
@@ -246,7 +281,12 @@ def test_threshold_metrics_are_recomputable_from_the_saved_files(project):
             for name, value in point.items():
                 single.setdefault(name, []).append(value)
         thresholds = list(per_fold.values())
-        assert entry["threshold"]["median"] == entry["test"]["threshold"] == np.median(thresholds)
+        assert entry["threshold"]["median"] == np.median(thresholds)
+        # The ensemble rule's threshold: the criterion on the pseudo-ensemble of the
+        # development images (never the test images).
+        everything = np.arange(dev_ids.size)
+        assert entry["test"]["threshold"] == pytest.approx(
+            by_sklearn(dev_y, pseudo(everything), label), abs=1e-12)
         assert entry["threshold"]["sd"] == pytest.approx(np.std(thresholds, ddof=1), rel=1e-9)
         for name, vals in single.items():  # each fold model alone on test, as out of fold
             assert entry["test_fold_models"][name]["mean"] == pytest.approx(np.mean(vals),
@@ -258,17 +298,24 @@ def test_threshold_metrics_are_recomputable_from_the_saved_files(project):
         t = entry["test"]["threshold"]
         for name, value in sk_point(test_y, test_p, t).items():
             assert entry["test"][name]["value"] == pytest.approx(value, abs=1e-15)
-        # The interval: the documented grouped resampling (fraclab.evaluate.bootstrap)
+        # The interval: the documented grouped resampling (fraclab.evaluate.bootstrap) of
+        # the development set (seed + 1, the threshold refitted) and of the test set (seed)
         # redone here, with scikit-learn's recall on each resample.
         if label == "youden":
-            groups, codes = np.unique(test_groups, return_inverse=True)
-            members = [np.flatnonzero(codes == g) for g in range(groups.size)]
-            rng, stats = np.random.default_rng(0), []
-            for _ in range(THRESHOLDS.n_boot):
-                idx = np.concatenate([members[g] for g in rng.integers(0, groups.size,
-                                                                      groups.size)])
+            def resamples(labels: np.ndarray, seed: int):
+                groups, codes = np.unique(labels, return_inverse=True)
+                members = [np.flatnonzero(codes == g) for g in range(groups.size)]
+                rng = np.random.default_rng(seed)
+                for _ in range(THRESHOLDS.n_boot):
+                    yield np.concatenate([members[g] for g in rng.integers(0, groups.size,
+                                                                          groups.size)])
+            stats = []
+            for dev_idx, idx in zip(resamples(dev_groups, 1), resamples(test_groups, 0),
+                                    strict=True):
                 if test_y[idx].min() < test_y[idx].max():
-                    stats.append(recall_score(test_y[idx], (test_p[idx] >= t).astype(int)))
+                    # the criterion itself is checked against scikit-learn above
+                    t_b = choose_threshold(dev_y[dev_idx], pseudo(dev_idx), "youden")
+                    stats.append(recall_score(test_y[idx], (test_p[idx] >= t_b).astype(int)))
             low, high = np.quantile(stats, [0.025, 0.975])
             assert entry["test"]["sensitivity"]["ci_low"] == pytest.approx(low, abs=1e-12)
             assert entry["test"]["sensitivity"]["ci_high"] == pytest.approx(high, abs=1e-12)
@@ -301,6 +348,39 @@ def test_outer_fold_labels_never_change_a_temperature_or_a_threshold(project, tm
     assert threshold["youden"]["oof"] != original_t["youden"]["oof"]
     assert read(tmp_path / "calibrate" / "toynet" / "oof.csv")["prob"].tolist() == \
         read(project / "calibrate" / "toynet" / "oof.csv")["prob"].tolist()
+
+
+def test_test_labels_never_change_a_test_threshold(project, tmp_path):
+    shutil.copytree(project / "prepared", tmp_path / "prepared")
+    shutil.copytree(project / "classify", tmp_path / "classify")
+    path = tmp_path / "prepared" / "manifest.csv"
+    manifest = read(path)
+    label = manifest["label"].astype(int)
+    test_rows = np.flatnonzero(manifest["split"] == "test")
+    label[test_rows[::2]] = 1 - label[test_rows[::2]]
+    _write_csv(path, list(manifest), [[*(manifest[c][i] for c in list(manifest)[:-1]),
+                                       label[i]] for i in range(label.size)])
+    _, threshold = run_both(tmp_path)
+    original = json.loads((project / "metrics_t.json").read_text())
+    for name in ("youden", "f1", "sens80", "spec85", "fixed50"):
+        assert threshold[name]["test"]["threshold"] == original[name]["test"]["threshold"]
+        assert threshold[name]["test"]["threshold_ci"] == original[name]["test"]["threshold_ci"]
+    assert threshold["youden"]["test"]["sensitivity"] != original["youden"]["test"]["sensitivity"]
+
+
+def test_one_repeat_falls_back_to_the_fold_median_and_says_so(project, tmp_path):
+    shutil.copytree(project / "prepared", tmp_path / "prepared")
+    for name in ("oof", "inner_val", "test"):
+        path = tmp_path / "classify" / "toynet" / f"{name}.csv"
+        rows = read(project / "classify" / "toynet" / f"{name}.csv")
+        keep = np.flatnonzero(rows["repeat"] == "0")
+        _write_csv(path, list(rows), [[rows[c][i] for c in rows] for i in keep])
+    _, threshold = run_both(tmp_path)
+    assert "median of the fold thresholds" in threshold["ensemble_rule"]["threshold_from"]
+    assert threshold["ensemble_rule"]["members"] == FOLDS
+    for name in ("youden", "sens80"):
+        assert threshold[name]["test"]["threshold"] == threshold[name]["threshold"]["median"]
+        assert "threshold_ci" not in threshold[name]["test"]
 
 
 @pytest.mark.parametrize("binning", ["uniform", "quantile"])

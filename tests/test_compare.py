@@ -12,6 +12,7 @@ from sklearn.metrics import roc_auc_score
 
 from fraclab.evaluate.compare import (
     _midranks,
+    clustered_delong_test,
     delong_covariance,
     delong_test,
     paired_auroc_bootstrap,
@@ -191,3 +192,75 @@ def test_bootstrap_errors():
     with pytest.raises(ValueError, match="more than half"):
         # Two groups, each of one class: every other resample holds a single class.
         paired_auroc_bootstrap(y, s, s, [0, 1, 0, 1], n_boot=200)
+
+
+def slow_clustered_delong(y: np.ndarray, a: np.ndarray, b: np.ndarray,
+                          groups: np.ndarray) -> float:
+    """Obuchowski (1997) from the definition, with a loop over clusters: the variance of
+    AUROC(a) - AUROC(b)."""
+    clusters = sorted(set(groups.tolist()))
+    big_i, m, n = len(clusters), int(y.sum()), int((1 - y).sum())
+    e, f = [], []
+    for s in (a, b):
+        pos, neg = s[y == 1], s[y == 0]
+        auc = np.mean([[1.0 if p > q else 0.5 if p == q else 0.0 for q in neg] for p in pos])
+        es, fs = [], []
+        for c in clusters:
+            own_pos = s[(groups == c) & (y == 1)]
+            own_neg = s[(groups == c) & (y == 0)]
+            v10 = sum(np.mean([1.0 if p > q else 0.5 if p == q else 0.0 for q in neg])
+                      for p in own_pos)
+            v01 = sum(np.mean([1.0 if p > q else 0.5 if p == q else 0.0 for p in pos])
+                      for q in own_neg)
+            es.append(v10 - own_pos.size * auc)
+            fs.append(v01 - own_neg.size * auc)
+        e.append(np.array(es))
+        f.append(np.array(fs))
+
+    def cov(j: int, k: int) -> float:
+        return big_i / (big_i - 1) * (e[j] @ e[k] / m**2 + f[j] @ f[k] / n**2
+                                      + (e[j] @ f[k] + f[j] @ e[k]) / (m * n))
+
+    return cov(0, 0) + cov(1, 1) - 2 * cov(0, 1)
+
+
+@PROPERTY
+@given(st.integers(0, 10_000))
+def test_clustered_delong_equals_the_slow_definition(seed):
+    rng = np.random.default_rng(seed)
+    groups = rng.integers(0, 8, 30)
+    y = (rng.random(30) < 0.5).astype(int)
+    y[:2] = [0, 1]
+    a = np.round(y + rng.normal(0, 1, 30), 1)  # rounding makes ties
+    b = np.round(0.5 * y + rng.normal(0, 1, 30), 1)
+    if len(set(groups.tolist())) < 2:
+        return
+    result = clustered_delong_test(y, a, b, groups)
+    assert result["se"] ** 2 == pytest.approx(slow_clustered_delong(y, a, b, groups),
+                                              rel=1e-9, abs=1e-15)
+    assert result["difference"] == pytest.approx(roc_auc_score(y, a) - roc_auc_score(y, b))
+
+
+def test_repeating_every_image_within_its_patient_leaves_the_clustered_variance_alone():
+    rng = np.random.default_rng(4)
+    y = (rng.random(120) < 0.4).astype(int)
+    a, b = y + rng.normal(0, 1, 120), 0.6 * y + rng.normal(0, 1, 120)
+    patients = np.arange(120)
+    once = clustered_delong_test(y, a, b, patients)
+    thrice = clustered_delong_test(np.tile(y, 3), np.tile(a, 3), np.tile(b, 3),
+                                   np.tile(patients, 3))
+    naive = delong_test(np.tile(y, 3), np.tile(a, 3), np.tile(b, 3))
+    assert thrice["se"] == pytest.approx(once["se"], rel=1e-12)
+    assert naive["se"] < 0.6 * once["se"]  # treating the copies as evidence: too narrow
+    # One image per patient: DeLong's variance up to its ddof factors.
+    plain = delong_test(y, a, b)
+    assert once["se"] == pytest.approx(plain["se"], rel=0.02)
+    assert once["p_value"] == pytest.approx(plain["p_value"], rel=0.1, abs=0.01)
+
+
+def test_clustered_delong_needs_two_groups_and_both_classes():
+    with pytest.raises(ValueError, match="two groups"):
+        clustered_delong_test([0, 1, 0, 1], [0.1, 0.9, 0.2, 0.8], [0.2, 0.7, 0.1, 0.9],
+                              ["p", "p", "p", "p"])
+    with pytest.raises(ValueError, match="class"):
+        clustered_delong_test([1, 1], [0.1, 0.9], [0.2, 0.7], ["p", "q"])

@@ -22,7 +22,7 @@ from fraclab.report.fmt import value_ci
 from fraclab.report.stage import run_report
 
 SECTIONS = ["Run facts", "Classification", "Calibration", "Operating points", "Localisation",
-            "Limitations"]
+            "Limitations", "Use the model"]
 
 
 def report(root: Path) -> dict:
@@ -48,6 +48,9 @@ def test_writes_html_markdown_figures_summary_and_plot_files(project):
     md = (project / "report" / "report.md").read_text()
     assert re.findall(r"<h2[^>]*>\d+\. ([^<]+)</h2>", html) == SECTIONS
     assert re.findall(r"^## \d+\. (.+)$", md, re.M) == SECTIONS
+    # The model card the bundle stage writes beside report/, linked from both.
+    assert '<a href="../model/MODEL_CARD.md">model/MODEL_CARD.md</a>' in html
+    assert "[model/MODEL_CARD.md](../model/MODEL_CARD.md)" in md
     linked = re.findall(r"\]\((figures/[^)]+\.png)\)\]", md)
     assert len(linked) == html.count("<img ") == 7  # roc_pr, training, reliability,
     for path in linked:  # thresholds, AP per class, detector training, samples
@@ -83,8 +86,12 @@ def test_summary_picks_on_out_of_fold_and_validation_never_test(project):
     chosen = metrics(project, "classify", f"{best}.json")
     assert summary["test_auroc"] == {k: chosen["test_ensemble"]["auroc"][k]
                                      for k in ("value", "ci_low", "ci_high")}
-    assert summary["ece_after_calibration"]["test"] == metrics(
-        project, "calibrate", f"{best}.json")["test_ensemble"]["after"]["ece"]
+    calibrated = metrics(project, "calibrate", f"{best}.json")["test_ensemble"]["after"]
+    assert summary["ece_after_calibration"]["test"] == calibrated["ece"]
+    # Both test AUROCs, each labelled with the score it is of.
+    assert summary["test_auroc_calibrated"] == calibrated["auroc"]
+    assert "uncalibrated" in summary["test_auroc_of"]
+    assert "calibrated probabilities" in summary["test_auroc_calibrated_of"]
     assert summary["youden_test"]["threshold"] == metrics(
         project, "threshold", f"{best}.json")["youden"]["test"]["threshold"]
     # Size s has the higher *validation* mAP@0.5:0.95 in the fixture; its test numbers follow.
@@ -117,6 +124,8 @@ def test_html_is_self_contained(project):
     ('<link rel="stylesheet" href="//fonts.example.org/a.css">', "<link> element"),
     ("<style>body { background: url(https://example.org/bg.png) }</style>", "<style> loads"),
     ('<a href="https://example.org">x</a>', "not local"),
+    ('<a href="//example.org/x">x</a>', "not local"),
+    ('<a href="/etc/x">x</a>', "not local"),
 ])
 def test_static_check_catches_what_would_need_the_network(project, bad, problem):
     html = (project / "report" / "index.html").read_text().replace("<h1>", bad + "<h1>", 1)

@@ -137,7 +137,8 @@ def run_bundle(root: Path, params: dict[str, Any], out_dir: Path,
                 "folds": folds,
                 "ensemble": "mean of the fold models' calibrated probabilities",
                 "rule": "positive when the ensemble probability >= the operating point's "
-                        "threshold (the median of the fold models' thresholds)",
+                        "threshold (fraclab.evaluate.thresholds.ensemble_decision; threshold "
+                        f"from {operating['ensemble_rule']['threshold_from']})",
                 "operating_points": {label: p["test"]["threshold"]
                                      for label, p in points.items()},
                 "default_operating_point": cfg.operating_point,

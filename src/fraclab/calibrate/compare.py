@@ -21,7 +21,7 @@ from fraclab.calibrate.tables import (
     ensemble,
     read_predictions,
 )
-from fraclab.evaluate.compare import delong_test, paired_auroc_bootstrap
+from fraclab.evaluate.compare import clustered_delong_test, delong_test, paired_auroc_bootstrap
 
 
 def _align(ids_a: np.ndarray, ids_b: np.ndarray, where: str
@@ -37,6 +37,7 @@ def _align(ids_a: np.ndarray, ids_b: np.ndarray, where: str
 def _compare(y: np.ndarray, pa: np.ndarray, pb: np.ndarray, groups: np.ndarray,
              n_boot: int, seed: int) -> dict:
     return {"n_images": int(y.size), "delong": delong_test(y, pa, pb),
+            "delong_clustered": clustered_delong_test(y, pa, pb, groups),
             "bootstrap": paired_auroc_bootstrap(y, pa, pb, groups, n_boot=n_boot, seed=seed)}
 
 
@@ -45,7 +46,9 @@ def compare_backbones(dir_a: Path, dir_b: Path, manifest_path: Path, *, n_boot: 
     """AUROC(A) - AUROC(B) per repeat (pooled out-of-fold) and on the test ensemble.
 
     Returns ``{"oof_repeat_<r>": ..., "test_ensemble": ...}``, each with ``n_images``,
-    ``delong`` (:func:`~fraclab.evaluate.compare.delong_test`) and ``bootstrap``
+    ``delong`` (:func:`~fraclab.evaluate.compare.delong_test`, images independent),
+    ``delong_clustered`` (:func:`~fraclab.evaluate.compare.clustered_delong_test`, patients
+    from the manifest as clusters) and ``bootstrap``
     (:func:`~fraclab.evaluate.compare.paired_auroc_bootstrap`, groups from the manifest).
     """
     manifest = Manifest.load(manifest_path)

@@ -66,24 +66,54 @@ def full_resolution_gray(path: Path) -> Image.Image:
     from fraclab.data.dicom import is_dicom, read_dicom
 
     path = Path(path)
-    try:
-        with path.open("rb") as f:
-            head = f.read(132)
-    except OSError as err:
-        raise ImageError(path, f"cannot decode image ({err})") from None
-    if is_dicom(path, head):  # recognised by content too: DICOM files often have no suffix
+    data = _read(path)
+    if is_dicom(path, data[:132]):  # recognised by content too: DICOM files often have no suffix
         return Image.fromarray(read_dicom(path).pixels, mode="L")
-    try:
-        with Image.open(path) as image:
-            image.load()
-            return to_uint8_gray(image)
-    except (OSError, SyntaxError, ValueError) as err:
-        raise ImageError(path, f"cannot decode image ({err})") from None
+    return _gray(data, path, None).image
 
 
 # JPEGs are decoded at a reduced scale for small `size`; the perceptual hash is always taken
 # from a decode at least this large, so near-duplicate results do not change with image_size.
 HASH_INPUT_SIDE = 128
+
+
+class _Gray(NamedTuple):
+    image: Image.Image  # 8-bit grayscale
+    width: int  # the file's own size
+    height: int
+    jpeg: bool
+    converted: bool  # 16-bit or float pixels scaled to 8 bits
+
+
+def _gray(data: bytes, path: Path, draft_side: int | None) -> _Gray:
+    """The 8-bit grayscale of a non-DICOM file's bytes; a JPEG is decoded at the smallest
+    reduced scale still covering ``draft_side`` (if given)."""
+    try:
+        with Image.open(io.BytesIO(data)) as image:
+            width, height = image.size
+            jpeg, converted = image.format == "JPEG", image.mode in HIGH_BIT_MODES
+            if draft_side is not None:
+                # JPEG decodes at a reduced scale directly: far faster than decode + resize.
+                image.draft("L", (draft_side, draft_side))
+            image.load()
+            gray = to_uint8_gray(image)
+    except UnidentifiedImageError:
+        # Pillow's own message embeds the BytesIO's memory address: not reproducible.
+        raise ImageError(path, "cannot decode image (not a recognised image format)") from None
+    except Image.DecompressionBombError as err:
+        raise ImageError(path, f"implausibly large image header ({err})") from None
+    except (OSError, SyntaxError, ValueError) as err:
+        raise ImageError(path, f"cannot decode image ({err})") from None
+    if width < 1 or height < 1:
+        raise ImageError(path, "image has no pixels")
+    return _Gray(gray, width, height, jpeg, converted)
+
+
+def _read(path: Path) -> bytes:
+    try:
+        return Path(path).read_bytes()
+    except OSError as err:
+        raise ImageError(path, f"cannot decode image ({err})") from None
 
 
 def decode_image(path: Path, size: int) -> DecodedImage:
@@ -98,40 +128,47 @@ def decode_image(path: Path, size: int) -> DecodedImage:
     from fraclab.data.dicom import is_dicom, read_dicom
     from fraclab.data.neardup import perceptual_hash
 
-    try:
-        data = Path(path).read_bytes()
-    except OSError as err:
-        raise ImageError(path, f"cannot decode image ({err})") from None
+    data = _read(path)
     if is_dicom(Path(path), data[:132]):
         dicom = read_dicom(Path(path))
         gray = Image.fromarray(dicom.pixels, mode="L")
         return DecodedImage(letterbox(gray, size), gray.width, gray.height,
                             hashlib.sha1(data).hexdigest(), perceptual_hash(gray),
                             dicom.spacing_mm, converted=True)
-    try:
-        with Image.open(io.BytesIO(data)) as image:
-            width, height = image.size
-            converted = image.mode in HIGH_BIT_MODES
-            drafted = image.format == "JPEG" and size < HASH_INPUT_SIDE
-            # JPEG can decode at a reduced scale directly: far faster than full decode + resize.
-            image.draft("L", (size, size))
-            image.load()
-            gray = to_uint8_gray(image)
-            pixels = letterbox(gray, size)
-        if drafted:
-            # The hash must not depend on data.image_size: hash a copy drafted at a fixed size.
-            with Image.open(io.BytesIO(data)) as image:
-                image.draft("L", (HASH_INPUT_SIDE, HASH_INPUT_SIDE))
-                image.load()
-                gray = to_uint8_gray(image)
-    except UnidentifiedImageError:
-        # Pillow's own message embeds the BytesIO's memory address: not reproducible.
-        raise ImageError(path, "cannot decode image (not a recognised image format)") from None
-    except Image.DecompressionBombError as err:
-        raise ImageError(path, f"implausibly large image header ({err})") from None
-    except (OSError, SyntaxError, ValueError) as err:
-        raise ImageError(path, f"cannot decode image ({err})") from None
-    if width < 1 or height < 1:
-        raise ImageError(path, "image has no pixels")
-    return DecodedImage(pixels, width, height, hashlib.sha1(data).hexdigest(),
-                        perceptual_hash(gray), converted=converted)
+    decoded = _gray(data, path, size)
+    hashed = decoded.image
+    if decoded.jpeg and size < HASH_INPUT_SIDE:
+        # The hash must not depend on data.image_size: hash a copy drafted at a fixed size.
+        hashed = _gray(data, path, HASH_INPUT_SIDE).image
+    return DecodedImage(letterbox(decoded.image, size), decoded.width, decoded.height,
+                        hashlib.sha1(data).hexdigest(), perceptual_hash(hashed),
+                        converted=decoded.converted)
+
+
+def decode_views(path: Path, size: int, full: bool = True
+                 ) -> tuple[np.ndarray, np.ndarray | None, int, int]:
+    """From one read of the file: the classifier's letterboxed input, exactly as
+    :func:`decode_image` makes it, and (``full``) the whole image as 8-bit grayscale, the
+    detector's view (as :func:`full_resolution_gray`); then the width and height.
+
+    Each file is decoded once, except a JPEG that training decoded at a reduced scale: its
+    full-size view is a second decode. No hash is computed.
+
+    Raises
+    ------
+    ImageError
+        As :func:`decode_image`.
+    """
+    from fraclab.data.dicom import is_dicom, read_dicom
+
+    data = _read(path)
+    if is_dicom(Path(path), data[:132]):
+        gray = Image.fromarray(read_dicom(Path(path)).pixels, mode="L")
+        return (letterbox(gray, size), np.asarray(gray) if full else None, gray.width,
+                gray.height)
+    decoded = _gray(data, path, size)
+    whole = None
+    if full:
+        drafted = decoded.image.size != (decoded.width, decoded.height)
+        whole = np.asarray(_gray(data, path, None).image if drafted else decoded.image)
+    return letterbox(decoded.image, size), whole, decoded.width, decoded.height

@@ -22,6 +22,7 @@ exactly the ordinary (ungrouped) percentile bootstrap.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
+from typing import TypeVar
 
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
@@ -36,9 +37,10 @@ from fraclab.evaluate.metrics import (
     _require_both_classes,
 )
 
-__all__ = ["bootstrap_metrics", "grouped_bootstrap_ci"]
+__all__ = ["bootstrap_metrics", "grouped_bootstrap_ci", "grouped_bootstrap_refit"]
 
 Metric = Callable[[np.ndarray, np.ndarray], float]
+Fitted = TypeVar("Fitted")
 
 
 def _check_groups(groups: ArrayLike, n: int) -> NDArray[np.intp]:
@@ -255,3 +257,69 @@ def bootstrap_metrics(
         name: {"value": point[name], "ci_low": float(low[j]), "ci_high": float(high[j])}
         for j, name in enumerate(METRIC_NAMES)
     }
+
+
+def grouped_bootstrap_refit(
+    fit: Callable[[np.ndarray], Fitted],
+    score: Callable[[np.ndarray, Fitted], dict[str, float]],
+    fit_groups: ArrayLike,
+    score_groups: ArrayLike,
+    *,
+    n_boot: int = 1000,
+    alpha: float = 0.05,
+    seed: int = 0,
+) -> dict[str, dict[str, float | int]]:
+    """Intervals for metrics of a scored set at something fitted on another set.
+
+    A threshold chosen on development data and scored on the test set varies with both;
+    holding it fixed (as :func:`grouped_bootstrap_ci` would) leaves out its own
+    variability. Each replicate here resamples the groups of both sets independently,
+    refits on the fitting resample and scores on the scored resample.
+
+    Parameters
+    ----------
+    fit : callable ``(indices) -> fitted``
+        Fits on the rows ``indices`` of the fitting set (a resample may repeat rows).
+    score : callable ``(indices, fitted) -> dict of str to float``
+        Metrics of the rows ``indices`` of the scored set at ``fitted``.
+    fit_groups, score_groups : array-like
+        Group label of every row of the fitting and of the scored set.
+    n_boot, alpha, seed
+        As in :func:`grouped_bootstrap_ci`; the scored set's resamples are drawn with
+        ``seed`` (the same as ``grouped_bootstrap_ci`` draws), the fitting set's with
+        ``seed + 1``.
+
+    Returns
+    -------
+    dict
+        Per metric name of ``score``: ``value`` (fitted and scored on the full sets),
+        ``ci_low``, ``ci_high`` and ``n_boot_used``.
+
+    Raises
+    ------
+    ValueError
+        Invalid arguments; ``fit`` or ``score`` failing on the full sets; or either failing
+        (raising ``ValueError``) on more than half of the replicates, which are skipped.
+    """
+    _check_bootstrap_args(n_boot, alpha, seed)
+    fit_codes = _check_groups(fit_groups, len(np.asarray(fit_groups)))
+    score_codes = _check_groups(score_groups, len(np.asarray(score_groups)))
+    point = score(np.arange(score_codes.size), fit(np.arange(fit_codes.size)))
+    names = list(point)
+    rows: list[list[float]] = []
+    reason = ""
+    for fit_idx, score_idx in zip(_group_resamples(fit_codes, n_boot, seed + 1),
+                                  _group_resamples(score_codes, n_boot, seed), strict=True):
+        try:
+            values = score(score_idx, fit(fit_idx))
+        except ValueError as exc:
+            reason = str(exc)
+            continue
+        rows.append([float(values[name]) for name in names])
+    skipped = n_boot - len(rows)
+    if 2 * skipped > n_boot:
+        raise _too_many_skipped(skipped, n_boot, reason)
+    low, high = _percentile_interval(np.asarray(rows), alpha)
+    return {name: {"value": float(point[name]), "ci_low": float(low[j]),
+                   "ci_high": float(high[j]), "n_boot_used": len(rows)}
+            for j, name in enumerate(names)}

@@ -7,6 +7,9 @@ wrong comparison.
 * :func:`delong_test`: DeLong, DeLong & Clarke-Pearson (1988), with the fast midrank
   algorithm of Sun & Xu (2014, IEEE Signal Processing Letters 21(11):1389-1393). It treats
   images as independent, which is exact when every group holds one image.
+* :func:`clustered_delong_test`: the same test for images clustered in patients, with
+  Obuchowski's (1997, Biometrics 53(2):567-578) variance: the placements are summed per
+  cluster, so a patient's views count as one correlated unit, not as independent evidence.
 * :func:`paired_auroc_bootstrap`: a percentile interval for AUROC(A) - AUROC(B) that
   resamples *groups* (patients), the same draws for both models, so it respects both the
   pairing and the clustering of images within patients.
@@ -29,7 +32,8 @@ from fraclab.evaluate.bootstrap import (
 )
 from fraclab.evaluate.metrics import _check_labels, _check_scores, _require_both_classes
 
-__all__ = ["delong_covariance", "delong_test", "paired_auroc_bootstrap"]
+__all__ = ["clustered_delong_test", "delong_covariance", "delong_test",
+           "paired_auroc_bootstrap"]
 
 
 def _check_paired(y_true: ArrayLike, scores: tuple[ArrayLike, ...]
@@ -148,13 +152,18 @@ def delong_test(y_true: ArrayLike, score_a: ArrayLike, score_b: ArrayLike) -> di
     test is reported as ``z = 0``, ``p = 1``, as pROC does.
     """
     aucs, cov = delong_covariance(y_true, score_a, score_b)
+    return _wald(aucs, cov, "DeLong's standard error")
+
+
+def _wald(aucs: NDArray[np.float64], cov: NDArray[np.float64], what: str) -> dict[str, float]:
+    """The two-sided normal test and 95 % interval of ``aucs[0] - aucs[1]``."""
     difference = float(aucs[0] - aucs[1])
     variance = float(cov[0, 0] + cov[1, 1] - 2.0 * cov[0, 1])
     se = math.sqrt(max(variance, 0.0))  # rounding can leave -1e-18 for identical scores
     if se == 0.0:
         if difference != 0.0:
-            raise ValueError(f"DeLong's standard error is 0 but the AUROCs differ by "
-                             f"{difference:.6g}: the test is undefined on these scores")
+            raise ValueError(f"{what} is 0 but the AUROCs differ by {difference:.6g}: the "
+                             "test is undefined on these scores")
         z, p_value = 0.0, 1.0
     else:
         z = difference / se
@@ -163,6 +172,71 @@ def delong_test(y_true: ArrayLike, score_a: ArrayLike, score_b: ArrayLike) -> di
     return {"auroc_a": float(aucs[0]), "auroc_b": float(aucs[1]), "difference": difference,
             "se": se, "z": z, "p_value": p_value, "ci_low": difference - half,
             "ci_high": difference + half}
+
+
+def _placements(y: NDArray[np.int64], s: NDArray[np.float64]) -> NDArray[np.float64]:
+    """Per score row and image, its DeLong placement: for a positive the share of negatives
+    below it, for a negative the share of positives above it (ties 1/2)."""
+    pos, neg = y == 1, y == 0
+    m, n = int(pos.sum()), int(neg.sum())
+    rank_all = _midranks(s)
+    out = np.empty_like(s)
+    out[:, pos] = (rank_all[:, pos] - _midranks(s[:, pos])) / n
+    out[:, neg] = 1.0 - (rank_all[:, neg] - _midranks(s[:, neg])) / m
+    return out
+
+
+def clustered_delong_test(y_true: ArrayLike, score_a: ArrayLike, score_b: ArrayLike,
+                          groups: ArrayLike) -> dict[str, float]:
+    """DeLong's paired test of AUROC(A) = AUROC(B) for images clustered in groups.
+
+    Parameters
+    ----------
+    y_true : array-like of shape (n_samples,)
+        Labels 0/1.
+    score_a, score_b : array-like of shape (n_samples,)
+        Finite scores of models A and B for the same samples, in the same order.
+    groups : array-like of shape (n_samples,)
+        Cluster (patient) of every image; at least two clusters.
+
+    Returns
+    -------
+    dict of str to float
+        As :func:`delong_test`, plus ``n_clusters``.
+
+    Notes
+    -----
+    Obuchowski (1997): with ``I`` clusters, ``M`` positive and ``N`` negative images, and per
+    cluster ``i`` its ``m_i`` positives and ``n_i`` negatives, let ``V10_i`` and ``V01_i``
+    be the sums of its positives' and negatives' placements and ``e_i = V10_i - m_i A``,
+    ``f_i = V01_i - n_i A`` for a model with AUROC ``A``. Then for models ``a`` and ``b``
+
+        cov(a, b) = I / (I - 1) * (sum e_a e_b / M^2 + sum f_a f_b / N^2
+                                   + sum (e_a f_b + f_a e_b) / (M N)).
+
+    The variance of the difference is ``cov(a, a) + cov(b, b) - 2 cov(a, b)``. Repeating
+    every image k times within its cluster leaves it unchanged; with one image per cluster
+    it equals DeLong's variance up to the factor ``I / (I - 1)`` against ``1 / (m - 1)``.
+    """
+    y, s = _check_paired(y_true, (score_a, score_b))
+    _require_both_classes(y, "AUROC")
+    codes = _check_groups(groups, y.size)
+    n_clusters = int(codes.max()) + 1
+    if n_clusters < 2:
+        raise ValueError("the clustered DeLong variance needs at least two groups")
+    placements = _placements(y, s)
+    m, n = int(y.sum()), int(y.size - y.sum())
+    aucs = placements[:, y == 1].mean(axis=1)
+    pos = (y == 1).astype(np.float64)
+    m_i, n_i = np.bincount(codes, pos, n_clusters), np.bincount(codes, 1 - pos, n_clusters)
+    e = np.vstack([np.bincount(codes, row * pos, n_clusters) for row in placements]) \
+        - np.outer(aucs, m_i)
+    f = np.vstack([np.bincount(codes, row * (1 - pos), n_clusters) for row in placements]) \
+        - np.outer(aucs, n_i)
+    cov = n_clusters / (n_clusters - 1) * (e @ e.T / m**2 + f @ f.T / n**2
+                                           + (e @ f.T + f @ e.T) / (m * n))
+    return {**_wald(aucs, cov, "the clustered DeLong standard error"),
+            "n_clusters": n_clusters}
 
 
 def _auroc_pair(y: NDArray[np.int64], s: NDArray[np.float64]) -> NDArray[np.float64]:

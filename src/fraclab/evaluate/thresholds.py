@@ -25,6 +25,18 @@ Candidates and ties, fixed so that results are reproducible and hand-checkable:
 * Where several candidates reach the same best value of J or F1, the **highest** threshold
   wins (fewest positive calls). J and F1 are compared exactly, as integer cross-products of
   the confusion counts, so rounding can never decide a tie.
+
+The ensemble's threshold
+------------------------
+The deployed classifier averages the calibrated probabilities of ``M`` fold models. That mean
+is narrower than any single model's probability (the models' own errors partly cancel), so a
+threshold chosen on single-model predictions overshoots a sensitivity or specificity target
+when applied to it (6 models at a 0.90 sensitivity target reach ~0.95). No development image
+has an honest ``M``-model mean (each model but one per repeat trained on it), but each has
+one honest prediction per CV repeat. :func:`pseudo_ensemble_scores` builds from those R
+predictions scores distributed like an ``M``-model mean, and
+:func:`choose_ensemble_threshold` chooses on them; :func:`ensemble_decision` is the rule,
+used alike by the test evaluation and by inference.
 """
 
 from __future__ import annotations
@@ -39,9 +51,12 @@ from fraclab.evaluate.metrics import _check_pair, _require_both_classes
 __all__ = [
     "CRITERIA",
     "OPERATING_METRICS",
+    "choose_ensemble_threshold",
     "choose_threshold",
     "criterion_label",
+    "ensemble_decision",
     "operating_point",
+    "pseudo_ensemble_scores",
     "threshold_curve",
 ]
 
@@ -230,3 +245,80 @@ def threshold_curve(y_true: ArrayLike, y_prob: ArrayLike) -> dict[str, NDArray[n
         "f1": 2 * tp / (tp + fp + n_pos),
     }
 
+
+
+def pseudo_ensemble_scores(y_true: ArrayLike, member_probs: ArrayLike,
+                           n_members: int) -> NDArray[np.float64]:
+    """Per image, a score distributed like the mean of ``n_members`` fold models.
+
+    Parameters
+    ----------
+    y_true : array-like of shape (n_images,)
+        Labels 0/1.
+    member_probs : array-like of shape (n_images, n_repeats)
+        For every image ``n_repeats >= 2`` calibrated probabilities, each from a model that
+        never trained on it (its out-of-fold prediction in each CV repeat).
+    n_members : int
+        The size of the deployed ensemble (folds x repeats), ``>= n_repeats``.
+
+    Returns
+    -------
+    ndarray of shape (n_images,)
+        Scores in [0, 1], in image order.
+
+    Notes
+    -----
+    The members are taken as exchangeable: a member's probability is a shared part plus its
+    own error of variance ``s2``, uncorrelated between members. ``s2`` is the mean, over
+    the images of one class, of the variance between that image's ``R`` predictions; the
+    mean of ``R`` members then has variance ``v + s2 / R`` and that of ``M`` members
+    ``v + s2 / M``. Within each class, the ``R``-member means are scaled about their class
+    mean to the ``M``-member variance (their order, and so every rank metric, is unchanged).
+    Exact for a location-scale family; with fewer than two images in a class nothing is
+    scaled there.
+    """
+    y = np.asarray(y_true)
+    p = np.asarray(member_probs, dtype=np.float64)
+    if p.ndim != 2 or p.shape[0] != y.shape[0] or p.shape[1] < 2:
+        raise ValueError(f"member_probs must have shape (n_images, n_repeats >= 2) matching "
+                         f"y_true's {y.shape[0]} images, got {p.shape}")
+    if not np.isfinite(p).all() or p.min() < 0 or p.max() > 1:
+        raise ValueError("member_probs must be finite probabilities in [0, 1]")
+    if not np.isin(y, (0, 1)).all():
+        raise ValueError("y_true must hold labels 0 and 1 only")
+    n_repeats = p.shape[1]
+    if isinstance(n_members, bool) or not isinstance(n_members, int | np.integer) \
+            or n_members < n_repeats:
+        raise ValueError(f"n_members must be an integer >= n_repeats ({n_repeats}), "
+                         f"got {n_members!r}")
+    mean = p.mean(axis=1)
+    out = mean.copy()
+    for c in (0, 1):
+        rows = y == c
+        if rows.sum() < 2:
+            continue
+        m = mean[rows]
+        between = p[rows].var(axis=1, ddof=1).mean()
+        spread = m.var(ddof=1)
+        if spread > 0:
+            goal = max(spread - between / n_repeats + between / n_members, 0.0)
+            out[rows] = m.mean() + np.sqrt(goal / spread) * (m - m.mean())
+    return np.clip(out, 0.0, 1.0)
+
+
+def choose_ensemble_threshold(y_true: ArrayLike, member_probs: ArrayLike, n_members: int,
+                              criterion: Criterion, target: float | None = None) -> float:
+    """The threshold ``criterion`` picks for an ``n_members``-model mean probability.
+
+    :func:`choose_threshold` on :func:`pseudo_ensemble_scores`; arguments and errors as
+    there. Choose it on development images only (their out-of-fold predictions): the set it
+    is then scored on must not have helped to build it.
+    """
+    return choose_threshold(y_true, pseudo_ensemble_scores(y_true, member_probs, n_members),
+                            criterion, target)
+
+
+def ensemble_decision(ensemble_prob: ArrayLike, threshold: float) -> NDArray[np.bool_]:
+    """The deployed rule: positive where the fold models' mean calibrated probability is
+    ``>= threshold`` (the operating point's :func:`choose_ensemble_threshold`)."""
+    return np.asarray(ensemble_prob, dtype=np.float64) >= float(threshold)

@@ -42,7 +42,8 @@ def run_predict(arguments: tuple[str, ...], model_dir: Path, out_dir: Path,
     loaded = time.perf_counter()
     writer = OutputWriter(out_dir, overlays=overlays)
     failed = 0
-    for prediction in tqdm(predictor.predict(paths, batch_size, operating_point),
+    for prediction in tqdm(predictor.predict(paths, batch_size, operating_point,
+                                             keep_images=overlays),
                            total=len(paths), disable=quiet, desc="predict", unit="image"):
         writer.write(prediction)
         failed += prediction.status != "ok"

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import base64
 import csv
+import dataclasses
 import glob
 import html
 import io
@@ -76,7 +77,8 @@ class OutputWriter:
             name = f"{self.count:05d}_{Path(prediction.source).stem}.png"
             draw_overlay(prediction).save(self.out_dir / "overlays" / name)
             overlay = f"overlays/{name}"
-        self.rows.append((prediction, overlay))
+        # Kept for index.html without its pixels, so memory stays flat.
+        self.rows.append((dataclasses.replace(prediction, image=None), overlay))
         self.count += 1
 
     def close(self, run: dict[str, Any]) -> None:
@@ -88,11 +90,12 @@ class OutputWriter:
 
 def draw_overlay(prediction: Prediction, side: int = 512) -> Any:
     """The image (grayscale as RGB, longer side ``side``) with its boxes and the decision."""
-    from PIL import ImageDraw
+    from PIL import Image, ImageDraw
 
     from fraclab.data.images import full_resolution_gray
 
-    image = full_resolution_gray(Path(prediction.source)).convert("RGB")
+    image = (Image.fromarray(prediction.image, mode="L") if prediction.image is not None
+             else full_resolution_gray(Path(prediction.source))).convert("RGB")
     scale = side / max(image.size)
     image = image.resize((max(1, round(image.width * scale)), max(1, round(image.height * scale))))
     draw = ImageDraw.Draw(image)

@@ -3,7 +3,8 @@
 For each image: the classifier ensemble's calibrated probability of a fracture (the mean of
 the fold models' calibrated probabilities, exactly the test ensemble the study reports), the
 fold models' spread, the decision at every operating point the bundle ships (``p >=`` the
-operating point's threshold, the rule the study's test set was scored with), and the
+operating point's threshold: :func:`fraclab.evaluate.thresholds.ensemble_decision`, the rule
+the study's test set was scored with), and the
 detector's boxes in the original image's pixels. Images are decoded by the code ``prepare``
 uses, so inference cannot drift from training.
 """
@@ -19,7 +20,8 @@ from typing import Any
 
 import numpy as np
 
-from fraclab.data.images import ImageError, decode_image, letterbox, to_uint8_gray
+from fraclab.data.images import ImageError, letterbox, to_uint8_gray
+from fraclab.evaluate.thresholds import ensemble_decision
 from fraclab.predict.bundle import BundleError, FoldModel, fold_models, read_manifest
 
 Input = str | Path | np.ndarray
@@ -52,6 +54,9 @@ class Prediction:
     decision: bool | None = None  # at the default operating point
     decisions: dict[str, bool] = field(default_factory=dict)  # every operating point
     boxes: tuple[Box, ...] = ()
+    # The decoded full-resolution 8-bit grayscale, only with ``predict(keep_images=True)``
+    # (for overlays without decoding again); never serialised.
+    image: np.ndarray | None = field(default=None, repr=False, compare=False)
 
     @property
     def fold_sd(self) -> float | None:
@@ -133,10 +138,13 @@ class Predictor:
             raise BundleError(f"{root / 'model.json'}: incomplete manifest ({err!r})") from None
 
     def predict(self, inputs: Iterable[Input], batch_size: int = 32,
-                operating_point: str | None = None) -> Iterator[Prediction]:
+                operating_point: str | None = None, *,
+                keep_images: bool = False) -> Iterator[Prediction]:
         """One :class:`Prediction` per input, in order, ``batch_size`` images at a time
         (memory stays flat however many there are). An input that cannot be read gives a
         prediction with ``status == "error"`` and the reason; it never stops the others.
+        Each file is read once (see :func:`fraclab.data.images.decode_views`); with
+        ``keep_images`` each prediction carries its decoded grayscale (``image``).
         """
         point = operating_point or self.default_point
         if point not in self.operating_points:
@@ -144,17 +152,17 @@ class Predictor:
                               f"{', '.join(self.operating_points)}")
         batch: list[_Decoded | Prediction] = []
         for item in inputs:
-            batch.append(self._decode(item))
+            batch.append(self._decode(item, keep_images))
             if len(batch) == batch_size:
-                yield from self._run(batch, point)
+                yield from self._run(batch, point, keep_images)
                 batch = []
         if batch:
-            yield from self._run(batch, point)
+            yield from self._run(batch, point, keep_images)
 
-    def _decode(self, item: Input) -> _Decoded | Prediction:
+    def _decode(self, item: Input, keep_image: bool) -> _Decoded | Prediction:
         from PIL import Image
 
-        from fraclab.data.images import full_resolution_gray
+        from fraclab.data.images import decode_views
 
         if isinstance(item, np.ndarray):
             source = f"array {tuple(item.shape)}"
@@ -167,13 +175,14 @@ class Predictor:
                             gray.width, gray.height)
         path = Path(item)
         try:
-            decoded = decode_image(path, self.image_size)
-            gray = np.asarray(full_resolution_gray(path)) if self.detector else None
+            pixels, gray, width, height = decode_views(
+                path, self.image_size, full=self.detector is not None or keep_image)
         except ImageError as err:
             return Prediction(str(path), "error", err.problem)
-        return _Decoded(str(path), decoded.pixels, gray, decoded.width, decoded.height)
+        return _Decoded(str(path), pixels, gray, width, height)
 
-    def _run(self, batch: list[_Decoded | Prediction], point: str) -> list[Prediction]:
+    def _run(self, batch: list[_Decoded | Prediction], point: str,
+             keep_images: bool) -> list[Prediction]:
         from fraclab.classify.train import predict_logits
 
         good = [b for b in batch if isinstance(b, _Decoded)]
@@ -190,13 +199,15 @@ class Predictor:
                 out.append(item)
                 continue
             p = float(np.mean(probs[:, j]))
-            decisions = {name: p >= t for name, t in self.operating_points.items()}
+            decisions = {name: bool(ensemble_decision(p, t))
+                         for name, t in self.operating_points.items()}
             out.append(Prediction(item.source, "ok", width=item.width, height=item.height,
                                   probability=p,
                                   fold_probabilities=tuple(float(v) for v in probs[:, j]),
                                   operating_point=point, decision=decisions[point],
                                   decisions=decisions,
-                                  boxes=boxes[j] if boxes is not None else ()))
+                                  boxes=boxes[j] if boxes is not None else (),
+                                  image=item.gray if keep_images else None))
             j += 1
         return out
 

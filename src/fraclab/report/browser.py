@@ -82,6 +82,8 @@ class _Scanner(HTMLParser):
             value = (value or "").strip()
             if tag == "img" and name == "src":
                 self.images.append(value)
+            elif tag == "a" and name == "href" and _relative(value):
+                continue  # a link to a file beside the report loads nothing itself
             elif name in ("src", "srcset", "href", "action", "poster", "data") and not (
                     value.startswith("#") or value.startswith("data:")):
                 self.problems.append(f"<{tag} {name}={value[:60]!r}>: not local")
@@ -94,6 +96,14 @@ class _Scanner(HTMLParser):
     def handle_data(self, data: str) -> None:
         if self._in_style and ("url(" in data or "@import" in data):
             self.problems.append("<style> loads a resource (url() or @import)")
+
+
+def _relative(url: str) -> bool:
+    """A path relative to the page: no scheme, no host, not rooted."""
+    from urllib.parse import urlsplit
+
+    parts = urlsplit(url)
+    return bool(url) and not (parts.scheme or parts.netloc or url.startswith("/"))
 
 
 def static_problems(html: str) -> list[str]:

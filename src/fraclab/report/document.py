@@ -11,9 +11,11 @@ from dataclasses import dataclass, field
 
 @dataclass(frozen=True)
 class Paragraph:
-    """Plain text (no markup; the writers escape it)."""
+    """Plain text (no markup; the writers escape it), optionally ending in one link
+    (``link``: the text shown and the target, relative to ``report/``)."""
 
     text: str
+    link: tuple[str, str] | None = None
 
 
 @dataclass(frozen=True)

@@ -58,7 +58,9 @@ def _figure(figure: Figure) -> str:
 
 def _block(block: Block) -> str:
     if isinstance(block, Paragraph):
-        return f"<p>{escape(block.text)}</p>"
+        link = (f' <a href="{escape(block.link[1])}">{escape(block.link[0])}</a>'
+                if block.link else "")
+        return f"<p>{escape(block.text)}{link}</p>"
     if isinstance(block, Bullets):
         return "<ul>\n" + "\n".join(f"<li>{escape(i)}</li>" for i in block.items) + "\n</ul>"
     if isinstance(block, Table):

@@ -22,7 +22,7 @@ def _table(table: Table) -> str:
 
 def _block(block: Block, figure_dir: str) -> str:
     if isinstance(block, Paragraph):
-        return block.text
+        return block.text + (f" [{block.link[0]}]({block.link[1]})" if block.link else "")
     if isinstance(block, Bullets):
         return "\n".join(f"- {item}" for item in block.items)
     if isinstance(block, Table):

@@ -151,10 +151,14 @@ def classification(facts: Facts, comparisons: list[dict[str, Any]]) -> Section:
     blocks: list = [
         Paragraph(f"{first['repeats']} repeat(s) x {first['folds']} folds of stratified group "
                   f"K-fold on the development set; the test split is predicted by the mean "
-                  f"of the fold models' probabilities. Accuracy, precision, recall, "
+                  f"of the fold models' uncalibrated probabilities (the calibrated "
+                  f"ensemble, which the operating points and the backbone comparisons "
+                  f"score, is in the calibration section). Accuracy, precision, recall, "
                   f"specificity and F1 are at threshold {first.get('threshold', 0.5)} on the "
-                  f"uncalibrated probability; ECE uses {ece_bins} equal-width bins. Lower "
-                  "is better for Brier score and ECE, higher for the rest."),
+                  f"uncalibrated probability; ECE uses {ece_bins} equal-width bins, and its "
+                  "interval is descriptive only (ECE is biased upward, more so on a "
+                  "resample with repeated patients). Lower is better for Brier score and "
+                  "ECE, higher for the rest."),
         Table("Classification per backbone",
               ("metric", "backbone", "folds x repeats: mean ± SD",
                "pooled out-of-fold (95 % CI)", "test (95 % CI)",
@@ -201,7 +205,7 @@ def _comparison_blocks(comparisons: list[dict[str, Any]], facts: Facts) -> list:
                 continue
             where = ("test (fold ensemble)" if key == "test_ensemble"
                      else f"out-of-fold, repeat {key.rsplit('_', 1)[-1]}")
-            d, boot = result["delong"], result["bootstrap"]
+            d, boot = result.get("delong_clustered", result["delong"]), result["bootstrap"]
             rows.append((f"{c['a']} − {c['b']}", where, str(result["n_images"]),
                          num(d["difference"]), interval(d["ci_low"], d["ci_high"]),
                          p_value(d["p_value"]), interval(boot["ci_low"], boot["ci_high"])))
@@ -210,11 +214,14 @@ def _comparison_blocks(comparisons: list[dict[str, Any]], facts: Facts) -> list:
     if rows:
         blocks.append(Table(
             "AUROC differences between backbones (calibrated probabilities, same images)",
-            ("A − B", "predictions", "images", "AUROC difference", "DeLong 95 % CI",
-             "DeLong p", "paired bootstrap 95 % CI"), tuple(rows),
-            note=f"DeLong's test treats images as independent; the paired bootstrap "
-                 f"({n_boot} resamples of groups, the same draws for both backbones) "
-                 "respects patients. Repeats are compared separately: pooling them would "
+            ("A − B", "predictions", "images", "AUROC difference",
+             "clustered DeLong 95 % CI", "clustered DeLong p", "paired bootstrap 95 % CI"),
+            tuple(rows),
+            note=f"DeLong's test with Obuchowski's (1997) variance for clustered data: a "
+                 f"patient's images count as one correlated unit (the unclustered test is in "
+                 f"report/comparisons.json). The paired bootstrap ({n_boot} resamples of "
+                 "groups, the same draws for both backbones) respects patients too. Repeats "
+                 "are compared separately: pooling them would "
                  "count each image more than once. No correction for multiple comparisons."))
     if errors:
         blocks.append(Bullets(tuple(errors)))
@@ -303,21 +310,30 @@ def operating_points(facts: Facts) -> Section:
             rows.append((b, label, "out-of-fold (mean ± SD)",
                          f"{mean_sd(t)} (range {interval(t['min'], t['max'])})",
                          *(mean_sd(point["oof"][k]) for k in OPERATING)))
-            rows.append((b, label, "test, ensemble (95 % CI)",
-                         f"{num(point['test']['threshold'])} (median of folds)",
-                         *(value_ci(point["test"][k]) for k in OPERATING)))
+            test = point["test"]
+            rows.append((b, label, "test, ensemble rule (95 % CI)",
+                         value_ci({"value": test["threshold"], **test["threshold_ci"]})
+                         if "threshold_ci" in test else
+                         f"{num(test['threshold'])} (median of folds)",
+                         *(value_ci(test[k]) for k in OPERATING)))
             if "test_fold_models" in point:
                 rows.append((b, label, "test, each fold model (mean ± SD)",
                              "its own, as out of fold",
                              *(mean_sd(point["test_fold_models"][k]) for k in OPERATING)))
+    rules = {facts.threshold[b].get("ensemble_rule", {}).get("threshold_from", "median of "
+             "the fold thresholds") for b in facts.backbones}
     blocks: list = [
         Paragraph("Each fold model chooses its threshold on its own calibrated "
                   "inner-validation predictions and applies it once to its out-of-fold "
-                  "images; the test set uses the median of the fold thresholds on the "
-                  "ensemble probability (the mean of the fold models' probabilities has a "
-                  "narrower spread than any one model's, so a single-model threshold there "
-                  "is not the rule it was chosen as: compare the row where each fold model "
-                  "applies its own threshold to its own test predictions). Criteria: youden "
+                  "images (out-of-fold rows). The deployed rule, scored on test and shipped "
+                  "in the bundle, thresholds the ensemble probability (the mean of the fold "
+                  "models' calibrated probabilities); that mean has a narrower spread than "
+                  "any one model's, so its threshold is chosen on the development set's "
+                  "out-of-fold predictions made to have the ensemble's spread (threshold: "
+                  f"{'; '.join(sorted(rules))}). Its intervals resample the development "
+                  "images too, so they include the threshold's own variability. The row "
+                  "where each fold model applies its own threshold to its own test "
+                  "predictions is like for like with out of fold. Criteria: youden "
                   "(max sensitivity + specificity − 1), f1 (max F1), sensNN / specNN "
                   "(sensitivity / specificity at least NN %), fixedNN (threshold 0.NN, untuned)."),
         Table("Operating points", ("backbone", "criterion", "predictions", "threshold",
@@ -387,6 +403,22 @@ def localisation(facts: Facts) -> Section:
     return Section("Localisation", blocks)
 
 
+# 7. The model -----------------------------------------------------------------------------
+
+def use_the_model(facts: Facts) -> Section:
+    """Where the bundle of these models and its model card are (the bundle stage, which runs
+    after this report, writes them)."""
+    bundle = facts.params.get("bundle", {})
+    point = bundle.get("operating_point", "youden")
+    return Section("Use the model", [Paragraph(
+        "The bundle stage packs the chosen classifier (every fold model with its calibration "
+        "map and thresholds, and the ensemble rule scored above) and the chosen detector into "
+        f"model/ (default operating point {point}); `fraclab predict IMAGE... --model model` "
+        "applies it to new radiographs, files or DICOM. What it is for, how it was evaluated "
+        "and its limits are in its model card:",
+        link=("model/MODEL_CARD.md", "../model/MODEL_CARD.md"))])
+
+
 # 6. Limitations -------------------------------------------------------------------------
 
 def build_document(facts: Facts, comparisons: list[dict[str, Any]]) -> Document:
@@ -399,5 +431,6 @@ def build_document(facts: Facts, comparisons: list[dict[str, Any]]) -> Document:
                  "`fraclab report` from the files under metrics/ and plots/.",
         sections=[run_facts(facts), classification(facts, comparisons), calibration(facts),
                   operating_points(facts), localisation(facts),
-                  Section("Limitations", [Bullets(tuple(limitations(facts)))])],
+                  Section("Limitations", [Bullets(tuple(limitations(facts)))]),
+                  use_the_model(facts)],
     )

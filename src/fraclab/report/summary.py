@@ -44,6 +44,10 @@ def headline(facts: Facts) -> dict[str, Any]:
         "best_backbone_chosen_by": "pooled out-of-fold AUROC",
         "oof_auroc": _interval(scores["oof_pooled"]["auroc"]),
         "test_auroc": _interval(scores["test_ensemble"]["auroc"]),
+        "test_auroc_of": "the ensemble of uncalibrated probabilities (classify-cv)",
+        "test_auroc_calibrated": calibrated["test_ensemble"]["after"]["auroc"],
+        "test_auroc_calibrated_of": "the ensemble of calibrated probabilities: the score of "
+                                    "the operating points and the backbone comparisons",
         "ece_after_calibration": {"oof": calibrated["oof_pooled"]["after"]["ece"],
                                   "test": calibrated["test_ensemble"]["after"]["ece"]},
     }

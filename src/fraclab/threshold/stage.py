@@ -1,13 +1,20 @@
-"""The `threshold` stage for one backbone: nested operating points per fold model.
+"""The `threshold` stage for one backbone: nested operating points per fold model, and the
+deployed ensemble's operating points.
 
 For each fold model and each criterion of ``threshold.criteria`` the threshold is chosen on
 that model's *calibrated inner-validation* predictions and applied once to its out-of-fold
 predictions; the outer fold never helps to choose. Sensitivity, specificity, precision, F1
 and accuracy are then summarised over the fold models (mean and SD over folds x repeats),
-together with the spread of the chosen thresholds. On the test set the median of the fold
-thresholds is applied to the ensemble probability (mean of the fold models' calibrated
-probabilities), with grouped bootstrap intervals; beside it, like for like with out of fold,
-each fold model's own threshold on its own test predictions (mean and SD over fold models).
+together with the spread of the chosen thresholds; beside them, each fold model's own
+threshold on its own test predictions (mean and SD over fold models).
+
+The deployed rule (:func:`fraclab.evaluate.thresholds.ensemble_decision`) thresholds the
+ensemble probability (mean of the fold models' calibrated probabilities). Its threshold is
+chosen on the development set's out-of-fold predictions, made to have an ensemble's spread
+(:func:`~fraclab.evaluate.thresholds.choose_ensemble_threshold`; it needs ``classify.repeats
+>= 2``, otherwise the median of the fold thresholds stands in and the metrics say so). The
+test set scores exactly that rule; its grouped bootstrap intervals resample the development
+images as well, so they carry the threshold's own variability.
 
 Reads ``artifacts/calibrate/<backbone>/{inner_val,oof,test}.csv`` and the manifest; writes
 ``metrics/threshold/<backbone>.json`` and ``plots/threshold/<backbone>/``:
@@ -34,10 +41,11 @@ from fraclab.calibrate.tables import (
     read_predictions,
     table_text,
 )
-from fraclab.evaluate.bootstrap import grouped_bootstrap_ci
+from fraclab.evaluate.bootstrap import grouped_bootstrap_ci, grouped_bootstrap_refit
 from fraclab.evaluate.metrics import summarize
 from fraclab.evaluate.thresholds import (
     OPERATING_METRICS,
+    choose_ensemble_threshold,
     choose_threshold,
     criterion_label,
     operating_point,
@@ -96,6 +104,50 @@ def score_fold_models_on_test(test: Predictions, labels: np.ndarray,
     return values
 
 
+def members_by_image(oof: Predictions) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Out-of-fold predictions as one row per image: sorted ids, labels, and the calibrated
+    probability of each repeat (shape ``(n_images, n_repeats)``), or a clear error when an
+    image is not predicted exactly once per repeat."""
+    ids, position = np.unique(oof.image_id, return_inverse=True)
+    repeats = np.unique(oof.repeat)
+    column = np.searchsorted(repeats, oof.repeat)
+    counts = np.zeros((ids.size, repeats.size), dtype=np.int64)
+    np.add.at(counts, (position, column), 1)
+    if (counts != 1).any():
+        bad = int(np.flatnonzero((counts != 1).any(axis=1))[0])
+        raise PredictionFileError(f"{oof.path}: image {ids[bad]!r} is predicted "
+                                  f"{counts[bad].tolist()} times in repeats "
+                                  f"{repeats.tolist()}, expected once in each")
+    probs = np.empty(counts.shape)
+    probs[position, column] = oof.prob
+    labels = np.empty(ids.size, dtype=np.int64)
+    labels[position] = oof.label
+    return ids, labels, probs
+
+
+def ensemble_test_point(dev_y: np.ndarray, dev_probs: np.ndarray, dev_groups: np.ndarray,
+                        test_y: np.ndarray, test_p: np.ndarray, test_groups: np.ndarray,
+                        n_members: int, criterion: str, target: float | None, n_boot: int,
+                        seed: int) -> dict:
+    """The ensemble rule at ``criterion``: its threshold (chosen on the development images'
+    out-of-fold probabilities ``dev_probs``) and the test metrics at it, with intervals over
+    resamples of both sets."""
+    def fit(rows: np.ndarray) -> float:
+        return choose_ensemble_threshold(dev_y[rows], dev_probs[rows], n_members, criterion,
+                                         target)
+
+    def score(rows: np.ndarray, threshold: float) -> dict[str, float]:
+        return {"threshold": threshold,
+                **operating_point(test_y[rows], test_p[rows], threshold)}
+
+    point = grouped_bootstrap_refit(fit, score, dev_groups, test_groups, n_boot=n_boot,
+                                    seed=seed)
+    threshold = point.pop("threshold")
+    return {"threshold": threshold["value"],
+            "threshold_ci": {"ci_low": threshold["ci_low"], "ci_high": threshold["ci_high"]},
+            **point}
+
+
 def _test_intervals(y: np.ndarray, p: np.ndarray, groups: np.ndarray, threshold: float,
                     n_boot: int, seed: int) -> dict[str, dict[str, float]]:
     # One grouped bootstrap per metric; the same seed gives every metric the same resamples
@@ -121,22 +173,44 @@ def run_threshold(backbone: str, cfg: ThresholdParams, seed: int, calibrate_dir:
     test_ids, test_p = ensemble(test, test.prob)
     test_y, test_groups = manifest.lookup(test_ids, test.path)
     test_y_of, _ = manifest.lookup(test.image_id, test.path)
+    dev_ids, dev_y, dev_probs = members_by_image(oof)
+    _, dev_groups = manifest.lookup(dev_ids, oof.path)
+    n_members = len(test.models())
+    from_oof = dev_probs.shape[1] >= 2
 
-    metrics: dict = {"backbone": backbone, "seed": seed}
+    metrics: dict = {"backbone": backbone, "seed": seed, "ensemble_rule": {
+        "score": "mean of the fold models' calibrated probabilities",
+        "decision": "score >= the operating point's test threshold",
+        "members": n_members,
+        "threshold_from": ("out-of-fold predictions scaled to the ensemble's spread"
+                           if from_oof else
+                           "median of the fold thresholds (classify.repeats = 1: the spread "
+                           "between models is not measurable; sensitivity and specificity "
+                           "targets are overshot)"),
+        "intervals": ("resample development and test groups" if from_oof else
+                      "resample test groups at a fixed threshold")}}
     table: dict[str, list] = {"criterion": [], "threshold": [], "threshold_sd": []}
-    for label, per_model in choose_fold_thresholds(inner, cfg).items():
+    chosen = choose_fold_thresholds(inner, cfg)
+    for criterion, (label, per_model) in zip(cfg.criteria, chosen.items(), strict=True):
         thresholds = [per_model[m] for m in sorted(per_model)]
         oof_values = score_out_of_fold(oof, per_model)
         # Like for like with out-of-fold: each fold model alone on test, at its own threshold.
         single = score_fold_models_on_test(test, test_y_of, per_model)
-        test_threshold = float(np.median(thresholds))
-        test_point = _test_intervals(test_y, test_p, test_groups, test_threshold,
-                                     cfg.n_boot, seed)
+        if from_oof:
+            point = ensemble_test_point(dev_y, dev_probs, dev_groups, test_y, test_p,
+                                       test_groups, n_members, criterion, cfg.target(criterion),
+                                       cfg.n_boot, seed)
+        else:
+            median = float(np.median(thresholds))
+            point = {"threshold": median, **_test_intervals(test_y, test_p, test_groups,
+                                                            median, cfg.n_boot, seed)}
+        test_threshold = point["threshold"]
+        test_point = {name: point[name] for name in OPERATING_METRICS}
         metrics[label] = {
-            "threshold": {**summarize(thresholds), "median": test_threshold,
+            "threshold": {**summarize(thresholds), "median": float(np.median(thresholds)),
                           "per_fold": {model_key(m): per_model[m] for m in sorted(per_model)}},
             "oof": {name: summarize(v) for name, v in oof_values.items()},
-            "test": {"threshold": test_threshold, **test_point},
+            "test": point,
             "test_fold_models": {name: summarize(v) for name, v in single.items()},
         }
         table["criterion"].append(label)
