@@ -6,6 +6,7 @@ import csv
 import dataclasses
 import itertools
 import json
+import os
 import socket
 import time
 from pathlib import Path
@@ -251,3 +252,25 @@ def test_a_fold_whose_validation_loss_is_never_finite_is_a_clear_error(monkeypat
                                                  r"classify\.lr"):
         train_fold(model, head, images, labels, np.arange(0, 32), np.arange(32, 48), cfg,
                    seed=0, device=torch.device("cpu"), desc="r0 f1")
+
+
+def test_cuda_gets_strict_determinism_and_the_cpu_keeps_warnings(monkeypatch):
+    from torch.backends import cudnn
+
+    from fraclab.runtime import make_deterministic
+
+    monkeypatch.delenv("CUBLAS_WORKSPACE_CONFIG", raising=False)
+    saved = (torch.are_deterministic_algorithms_enabled(),
+             torch.is_deterministic_algorithms_warn_only_enabled(), cudnn.benchmark,
+             cudnn.deterministic)
+    try:
+        make_deterministic(torch.device("cuda"))  # sets flags only: no CUDA call is made
+        assert os.environ["CUBLAS_WORKSPACE_CONFIG"] == ":4096:8"
+        assert torch.are_deterministic_algorithms_enabled()
+        assert not torch.is_deterministic_algorithms_warn_only_enabled()
+        assert not cudnn.benchmark and cudnn.deterministic
+        make_deterministic(torch.device("cpu"))
+        assert torch.is_deterministic_algorithms_warn_only_enabled()
+    finally:
+        torch.use_deterministic_algorithms(saved[0], warn_only=saved[1])
+        cudnn.benchmark, cudnn.deterministic = saved[2], saved[3]

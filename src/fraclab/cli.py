@@ -107,14 +107,16 @@ def calibrate(backbone: str, params_file: Path, classify_root: Path,
               prepared_dir: Path) -> None:
     """Nested calibration: each fold model fitted on its own inner-validation logits."""
     from fraclab.calibrate.stage import run_calibrate
-    from fraclab.params import CalibrateParams, ParamsError, load_params, section
+    from fraclab.params import CalibrateParams, ParamsError, load_params, section, seed
 
     try:
-        cfg = section(CalibrateParams, load_params(params_file), "calibrate")
+        params = load_params(params_file)
+        cfg = section(CalibrateParams, params, "calibrate")
         run_calibrate(backbone, cfg, classify_root / backbone, prepared_dir / "manifest.csv",
                       out_dir=Path("artifacts/calibrate") / backbone,
                       metrics_path=Path("metrics/calibrate") / f"{backbone}.json",
-                      plots_dir=Path("plots/calibrate") / backbone, log=click.echo)
+                      plots_dir=Path("plots/calibrate") / backbone, log=click.echo,
+                      seed=seed(params))
     except (ParamsError, ValueError) as err:
         raise click.ClickException(str(err)) from None
 

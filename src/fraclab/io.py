@@ -47,13 +47,24 @@ def atomic_write_json(path: Path, data: Any) -> None:
 
 @contextlib.contextmanager
 def atomic_directory(path: Path) -> Iterator[Path]:
-    """Yield a fresh temporary folder that replaces ``path`` only if the block succeeds."""
+    """Yield a fresh temporary folder that replaces ``path`` only if the block succeeds.
+
+    The old folder is renamed aside (``.NAME.old``) and the new one renamed into place; a
+    process killed between those two renames leaves the old folder whole beside the missing
+    one, and the next call puts it back before anything else. Temporary folders a killed
+    block left behind (``.NAME.*.tmp``) are removed on entry.
+    """
     path.parent.mkdir(parents=True, exist_ok=True)
+    old = path.with_name(f".{path.name}.old")
+    if old.exists() and not path.exists():
+        os.replace(old, path)
+    for stale in path.parent.glob(f".{path.name}.*.tmp"):
+        if stale.is_dir():
+            shutil.rmtree(stale, ignore_errors=True)
     tmp = Path(tempfile.mkdtemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp"))
     tmp.chmod(0o755)  # mkdtemp makes it private; the result is an ordinary shared folder
     try:
         yield tmp
-        old = path.with_name(f".{path.name}.old")
         if old.exists():
             shutil.rmtree(old)
         if path.exists():

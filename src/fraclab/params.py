@@ -217,12 +217,15 @@ class CalibrateParams:
     method: str = "temperature"  # temperature | platt | none
     n_bins: int = 10  # reliability-diagram and ECE bins
     binning: str = "uniform"  # uniform | quantile
+    n_boot: int = 1000  # grouped bootstrap resamples for the per-site AUROC intervals
 
     def __post_init__(self) -> None:
         _choice("method", self.method, ("temperature", "platt", "none"))
         _choice("binning", self.binning, ("uniform", "quantile"))
         if not 2 <= self.n_bins <= 100:
             raise ValueError(f"n_bins must be in 2..100, got {self.n_bins}")
+        if self.n_boot < 100:
+            raise ValueError(f"n_boot must be >= 100, got {self.n_boot}")
 
 
 @dataclasses.dataclass(frozen=True)

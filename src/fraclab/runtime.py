@@ -34,6 +34,26 @@ def select_device(preference: str = "auto", param: str = "device") -> torch.devi
     return torch.device(preference)
 
 
+def make_deterministic(device: torch.device) -> None:
+    """Ask torch for reproducible kernels on ``device``.
+
+    On CUDA that needs more than on the CPU: cuBLAS's workspace must be fixed
+    (``CUBLAS_WORKSPACE_CONFIG``, read when cuBLAS starts, so this must run before the first
+    CUDA matrix product), cuDNN must not pick algorithms by timing them, and an operation
+    with no deterministic CUDA kernel must fail rather than warn. On the CPU torch's kernels
+    are deterministic for a fixed thread count; the few that are not only warn.
+    """
+    import torch
+
+    if device.type == "cuda":
+        os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")
+        torch.backends.cudnn.benchmark = False
+        torch.backends.cudnn.deterministic = True
+        torch.use_deterministic_algorithms(True)
+    else:
+        torch.use_deterministic_algorithms(True, warn_only=True)
+
+
 def git_revision(root: Path) -> str:
     """``HEAD``'s commit and whether the working tree differs from it, or why unknown."""
     try:

@@ -16,7 +16,10 @@ labels, groups); writes, each file atomically,
   (image_id, prob_uncalibrated, prob);
 - ``metrics/calibrate/<backbone>.json``: the fitted map per fold model (T, or Platt's slope
   and intercept) with mean and SD, and AUROC, Brier, ECE and log loss before and after
-  calibration for the pooled out-of-fold and the test-ensemble predictions;
+  calibration for the pooled out-of-fold and the test-ensemble predictions; where the
+  manifest names anatomical sites, per site (``subgroups``) n, prevalence, AUROC with a
+  grouped bootstrap interval, Brier score and mean predicted minus prevalence, after
+  calibration;
 - ``plots/calibrate/<backbone>/``: ``reliability/<split>_<before|after>.csv`` (the
   reliability-diagram points) and ``reliability.png``.
 """
@@ -42,8 +45,12 @@ from fraclab.calibrate.tables import (
 )
 from fraclab.evaluate.calibration import Calibration, calibration_summary, fit_calibration
 from fraclab.evaluate.metrics import sigmoid, summarize
+from fraclab.evaluate.subgroups import subgroup_metrics
 from fraclab.io import atomic_write_json, atomic_write_text
 from fraclab.params import CalibrateParams
+
+#: The fewest images of each class a site needs for an AUROC interval.
+SUBGROUP_MIN_PER_CLASS = 5
 
 
 def model_key(model: Model) -> str:
@@ -99,7 +106,7 @@ def _map_summary(fitted: dict[Model, Calibration], method: str) -> dict:
 
 def run_calibrate(backbone: str, cfg: CalibrateParams, classify_dir: Path,
                   manifest_path: Path, out_dir: Path, metrics_path: Path, plots_dir: Path,
-                  log: Callable[[str], None] = print) -> dict:
+                  log: Callable[[str], None] = print, seed: int = 0) -> dict:
     """Calibrate every fold model of ``backbone`` and write every output."""
     inner = read_predictions(classify_dir / "inner_val.csv", label=True)
     oof = read_predictions(classify_dir / "oof.csv", label=True)
@@ -109,7 +116,7 @@ def run_calibrate(backbone: str, cfg: CalibrateParams, classify_dir: Path,
 
     test_ids, test_before = ensemble(test_c, sigmoid(test_c.logit))
     _, test_after = ensemble(test_c, test_c.prob)
-    test_y, _ = manifest.lookup(test_ids, test.path)
+    test_y, test_groups = manifest.lookup(test_ids, test.path)
     sets = {
         "oof_pooled": (oof_c.label, sigmoid(oof_c.logit), oof_c.prob),
         "test_ensemble": (test_y, test_before, test_after),
@@ -125,6 +132,17 @@ def run_calibrate(backbone: str, cfg: CalibrateParams, classify_dir: Path,
         # Calibration-in-the-large: mean predicted probability minus the observed rate.
         for when, prob in (("before", before), ("after", after)):
             metrics[name][when]["mean_minus_prevalence"] = float(np.mean(prob) - np.mean(y))
+
+    if manifest.site:
+        # Per anatomical site, on the calibrated probabilities: where the classifier fails.
+        _, oof_groups = manifest.lookup(oof_c.image_id, oof.path)
+        metrics["subgroups"] = {"by": "site", "min_per_class_for_ci": SUBGROUP_MIN_PER_CLASS}
+        for name, ids, y, prob, groups in (
+                ("oof_pooled", oof_c.image_id, oof_c.label, oof_c.prob, oof_groups),
+                ("test_ensemble", test_ids, test_y, test_after, test_groups)):
+            metrics["subgroups"][name] = subgroup_metrics(
+                y, prob, groups, manifest.sites(ids), n_boot=cfg.n_boot, seed=seed,
+                min_per_class=SUBGROUP_MIN_PER_CLASS)
 
     for name, table in (("inner_val", inner_c), ("oof", oof_c), ("test", test_c)):
         atomic_write_text(out_dir / f"{name}.csv", predictions_text(table))

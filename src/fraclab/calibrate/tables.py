@@ -13,7 +13,7 @@ import csv
 import io
 import math
 from collections.abc import Iterator
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
@@ -146,17 +146,24 @@ class Manifest:
     label: dict[str, int]
     group: dict[str, str]
     split: dict[str, str]
+    site: dict[str, str] = field(default_factory=dict)  # empty when the dataset names none
 
     @classmethod
     def load(cls, path: Path) -> Manifest:
-        label, group, split = {}, {}, {}
+        label, group, split, site = {}, {}, {}, {}
         for line, row in _rows(path, ("image_id", "split", "group", "label")):
             image_id = row["image_id"]
             value = _number(path, line, row, "label", int)
             if value not in (0, 1):
                 raise PredictionFileError(f"{path}: line {line}: label must be 0 or 1")
             label[image_id], group[image_id], split[image_id] = value, row["group"], row["split"]
-        return cls(path, label, group, split)
+            if row.get("site"):
+                site[image_id] = row["site"]
+        return cls(path, label, group, split, site)
+
+    def sites(self, image_ids: np.ndarray) -> np.ndarray:
+        """The anatomical site of each of ``image_ids`` (``""`` where unknown)."""
+        return np.array([self.site.get(i, "") for i in image_ids], dtype=str)
 
     def lookup(self, image_ids: np.ndarray, source: Path) -> tuple[np.ndarray, np.ndarray]:
         """Labels and groups of ``image_ids`` (read from ``source``), or a clear error."""

@@ -1,6 +1,8 @@
 """The `classify-cv` stage for one backbone: plan, train every fold, predict, score, write.
 
-Reads ``artifacts/prepared/`` and writes (each file atomically)
+Reads ``artifacts/prepared/`` and writes (the two folders each swapped in whole once every
+fold has trained, every file atomically, so a stage killed mid-training leaves the previous
+outputs as they were)
 
 - ``artifacts/classify/<backbone>/``: ``oof.csv`` and ``inner_val.csv`` (image_id, repeat,
   fold, label, logit), ``test.csv`` (image_id, repeat, fold, logit), ``weights/r<R>_f<K>.pt``
@@ -34,9 +36,9 @@ from fraclab.evaluate import (
     sigmoid,
     summarize,
 )
-from fraclab.io import atomic_write_json, atomic_write_text
+from fraclab.io import atomic_directory, atomic_write_json, atomic_write_text
 from fraclab.params import ClassifyParams
-from fraclab.runtime import available_cores, select_device
+from fraclab.runtime import available_cores, make_deterministic, select_device
 
 PREDICTION_COLUMNS = ("image_id", "repeat", "fold", "label", "logit")
 
@@ -128,38 +130,25 @@ def score_predictions(oof: list[tuple], test: list[tuple], data: PreparedData,
     }
 
 
-def run_classify_cv(backbone: str, cfg: ClassifyParams, seed: int, prepared_dir: Path,
-                    out_dir: Path, metrics_path: Path, plots_dir: Path,
-                    log: Callable[[str], None] = print) -> dict:
-    """Run the whole protocol for one backbone and write every output."""
-    check_backbone(backbone)
-    threads = available_cores() if cfg.threads == "auto" else cfg.threads
-    torch.set_num_threads(threads)
-    torch.use_deterministic_algorithms(True, warn_only=True)
-    device = select_device(cfg.device, "classify.device")
-    channels_last = prefers_channels_last(backbone, device)
-    inputs = InputPipeline(device, channels_last=channels_last)  # for the predictions
-    data = PreparedData.load(prepared_dir)
-    dev = np.flatnonzero(~data.is_test)
-    test = np.flatnonzero(data.is_test)
-    plan = cv_plan(data.labels[dev], data.groups[dev], folds=cfg.folds, repeats=cfg.repeats,
-                   val_fraction=cfg.val_fraction, seed=seed)
-    log(f"{backbone}: {len(dev)} development images ({len(set(data.groups[dev]))} groups), "
-        f"{len(test)} test images; {cfg.repeats} x {cfg.folds} folds on {device}")
-
+def train_every_fold(backbone: str, plan: list, data: PreparedData, dev: np.ndarray,
+                     test: np.ndarray, cfg: ClassifyParams, seed: int, device: torch.device,
+                     channels_last: bool, inputs: InputPipeline, *, weights_dir: Path,
+                     live_dir: Path, log: Callable[[str], None]
+                     ) -> tuple[list, list, list, list[dict]]:
+    """Train the plan's fold models in order; each one's out-of-fold, inner-validation and
+    test logits, its weights under ``weights_dir`` and its DVCLive curves under
+    ``live_dir``. Returns the three prediction row lists and the per-fold records."""
     from dvclive import Live
 
     oof_rows, val_rows, test_rows, fold_records = [], [], [], []
-    weights_dir = out_dir / "weights"
     weights_dir.mkdir(parents=True, exist_ok=True)
-    started = time.perf_counter()
     for f in plan:
         fold_seed = repeat_seed(seed, f.repeat) % 2**31 + f.fold
         torch.manual_seed(fold_seed)
         model, head = build_backbone(backbone, cfg.pretrained)
         inner_train, inner_val, outer = dev[f.inner_train], dev[f.inner_val], dev[f.outer]
-        live_dir = plots_dir / "live" / f"r{f.repeat}_f{f.fold}"
-        with Live(dir=str(live_dir), dvcyaml=False, save_dvc_exp=False, report=None) as live:
+        with Live(dir=str(live_dir / f"r{f.repeat}_f{f.fold}"), dvcyaml=False,
+                  save_dvc_exp=False, report=None) as live:
             def on_epoch(row: dict[str, float], live: Live = live) -> None:
                 for key in ("train_loss", "val_loss"):
                     live.log_metric(key, row[key])
@@ -174,9 +163,7 @@ def run_classify_cv(backbone: str, cfg: ClassifyParams, seed: int, prepared_dir:
             rows.extend((data.image_ids[i], f.repeat, f.fold, int(data.labels[i]), float(z))
                         for i, z in zip(idx, logits, strict=True))
         state = {k: v.detach().cpu() for k, v in model.state_dict().items()}
-        tmp = weights_dir / f".r{f.repeat}_f{f.fold}.pt.tmp"
-        torch.save(state, tmp)
-        tmp.replace(weights_dir / f"r{f.repeat}_f{f.fold}.pt")
+        torch.save(state, weights_dir / f"r{f.repeat}_f{f.fold}.pt")  # in the stage's new folder
         fold_records.append({"repeat": f.repeat, "fold": f.fold, "seed": fold_seed,
                              "inner_train": len(inner_train), "inner_val": len(inner_val),
                              "outer": len(outer), "epochs_trained": trained.epochs_run,
@@ -186,15 +173,42 @@ def run_classify_cv(backbone: str, cfg: ClassifyParams, seed: int, prepared_dir:
                              "images_per_second": round(trained.images_per_second, 1)})
         log(f"  repeat {f.repeat} fold {f.fold}: best epoch {trained.best_epoch}/"
             f"{trained.epochs_run}, {trained.images_per_second:.0f} images/s")
-    wall = time.perf_counter() - started
+    return oof_rows, val_rows, test_rows, fold_records
 
-    scores = score_predictions(oof_rows, test_rows, data, cfg, seed)
-    atomic_write_text(out_dir / "oof.csv", predictions_csv(oof_rows))
-    atomic_write_text(out_dir / "inner_val.csv", predictions_csv(val_rows))
-    # The test file carries no label column: later stages join labels from the manifest, so
-    # nothing downstream is tempted to tune on test labels.
-    atomic_write_text(out_dir / "test.csv", predictions_csv(test_rows, with_label=False))
-    atomic_write_json(out_dir / "folds.json", fold_records)
+
+def run_classify_cv(backbone: str, cfg: ClassifyParams, seed: int, prepared_dir: Path,
+                    out_dir: Path, metrics_path: Path, plots_dir: Path,
+                    log: Callable[[str], None] = print) -> dict:
+    """Run the whole protocol for one backbone and write every output."""
+    check_backbone(backbone)
+    threads = available_cores() if cfg.threads == "auto" else cfg.threads
+    torch.set_num_threads(threads)
+    device = select_device(cfg.device, "classify.device")
+    make_deterministic(device)
+    channels_last = prefers_channels_last(backbone, device)
+    inputs = InputPipeline(device, channels_last=channels_last)  # for the predictions
+    data = PreparedData.load(prepared_dir)
+    dev = np.flatnonzero(~data.is_test)
+    test = np.flatnonzero(data.is_test)
+    plan = cv_plan(data.labels[dev], data.groups[dev], folds=cfg.folds, repeats=cfg.repeats,
+                   val_fraction=cfg.val_fraction, seed=seed)
+    log(f"{backbone}: {len(dev)} development images ({len(set(data.groups[dev]))} groups), "
+        f"{len(test)} test images; {cfg.repeats} x {cfg.folds} folds on {device}")
+
+    started = time.perf_counter()
+    with atomic_directory(out_dir) as out_tmp, \
+            atomic_directory(plots_dir / "live") as live_tmp:
+        oof_rows, val_rows, test_rows, fold_records = train_every_fold(
+            backbone, plan, data, dev, test, cfg, seed, device, channels_last, inputs,
+            weights_dir=out_tmp / "weights", live_dir=live_tmp, log=log)
+        wall = time.perf_counter() - started
+        scores = score_predictions(oof_rows, test_rows, data, cfg, seed)
+        atomic_write_text(out_tmp / "oof.csv", predictions_csv(oof_rows))
+        atomic_write_text(out_tmp / "inner_val.csv", predictions_csv(val_rows))
+        # The test file carries no label column: later stages join labels from the manifest,
+        # so nothing downstream is tempted to tune on test labels.
+        atomic_write_text(out_tmp / "test.csv", predictions_csv(test_rows, with_label=False))
+        atomic_write_json(out_tmp / "folds.json", fold_records)
     for split, (y, p) in scores.pop("curves").items():
         atomic_write_text(plots_dir / f"roc_{split}.csv", points_csv(roc_points(y, p), split))
         atomic_write_text(plots_dir / f"pr_{split}.csv", points_csv(pr_points(y, p), split))

@@ -1,6 +1,6 @@
 """The `prepare` stage: import a dataset, decode it once, audit it, fix its splits, write views.
 
-Outputs (under ``out_dir``, each written atomically):
+Outputs (under ``out_dir``, which is replaced whole, atomically, once everything is written):
 
 - ``manifest.csv``: one row per image (index into the array, id, source path, split, the split
   it was shipped in, group, label, boxes as JSON, class names, width, height, sha1; then
@@ -15,8 +15,6 @@ Outputs (under ``out_dir``, each written atomically):
 
 from __future__ import annotations
 
-import os
-import tempfile
 import time
 from collections import Counter
 from collections.abc import Callable
@@ -230,34 +228,30 @@ def prepare_dataset(params: DataParams, seed: int, out_dir: Path, *,
     _check_labels(labels, splits, dataset.root)
     final = audit_dataset(splits=splits, groups=groups, **audit_args)
 
-    out_dir.mkdir(parents=True, exist_ok=True)
-    fd, array_tmp = tempfile.mkstemp(dir=out_dir, prefix=".images.", suffix=".npy")
-    os.close(fd)
-    try:
-        array = np.lib.format.open_memmap(array_tmp, mode="w+", dtype=np.uint8,
+    # Everything is written into a fresh folder that replaces out_dir whole at the end, so a
+    # killed run never pairs a new manifest with an old image array or YOLO view.
+    with atomic_directory(out_dir) as tmp:
+        array = np.lib.format.open_memmap(tmp / "images.npy", mode="w+", dtype=np.uint8,
                                           shape=(len(decoded), params.image_size,
                                                  params.image_size))
         for index, d in enumerate(decoded):
             array[index] = d.pixels
         array.flush()
         del array
-        with atomic_directory(out_dir / "yolo") as yolo_tmp:
-            if dataset.has_boxes:
-                yolo_view(yolo_tmp, records, splits, class_names, decoded)
-            else:
-                (yolo_tmp / NO_BOXES_FILE).write_text(NO_BOXES_NOTE)
-        atomic_write_text(out_dir / "manifest.csv",
+        (tmp / "yolo").mkdir()
+        if dataset.has_boxes:
+            yolo_view(tmp / "yolo", records, splits, class_names, decoded)
+        else:
+            (tmp / "yolo" / NO_BOXES_FILE).write_text(NO_BOXES_NOTE)
+        atomic_write_text(tmp / "manifest.csv",
                           manifest_csv(records, splits, decoded, class_names))
-        os.replace(array_tmp, out_dir / "images.npy")
-    finally:
-        if os.path.exists(array_tmp):
-            os.unlink(array_tmp)
-    atomic_write_json(out_dir / "prepared.json", {
-        "format": dataset.format, "root": str(params.path), "class_names": class_names,
-        "group_source": dataset.group_source if params.group_by == "auto" else params.group_by,
-        "image_size": params.image_size, "seed": seed, "resplit": params.resplit,
-        "has_boxes": dataset.has_boxes, "dedupe": params.dedupe,
-    })
+        atomic_write_json(tmp / "prepared.json", {
+            "format": dataset.format, "root": str(params.path), "class_names": class_names,
+            "group_source": (dataset.group_source if params.group_by == "auto"
+                             else params.group_by),
+            "image_size": params.image_size, "seed": seed, "resplit": params.resplit,
+            "has_boxes": dataset.has_boxes, "dedupe": params.dedupe,
+        })
     return {
         "dataset": {"path": str(params.path), "format": dataset.format,
                     "classes": list(class_names),

@@ -2,7 +2,8 @@
 
 Layout: ``data.yaml`` (``names``, split paths such as ``train: ../train/images``) and
 ``<split>/images/*`` beside ``<split>/labels/<stem>.txt``. An optional ``meta.csv`` with
-``file_name`` and ``patient_id`` columns (written by ``fraclab synth``) supplies patient ids.
+``file_name`` and ``patient_id`` columns (written by ``fraclab synth``) supplies patient ids,
+and its ``site`` column, if any, the anatomical site.
 """
 
 from __future__ import annotations
@@ -78,15 +79,19 @@ def _split_image_dir(root: Path, spec: dict, split: str) -> Path | None:
     return found
 
 
-def _patient_ids(root: Path) -> dict[str, str]:
+def _meta(root: Path) -> tuple[dict[str, str], dict[str, str]]:
+    """Patient id and anatomical site (when the file has a ``site`` column) per file name,
+    from the optional ``meta.csv``."""
     meta = root / "meta.csv"
     if not meta.is_file():
-        return {}
+        return {}, {}
     with meta.open(newline="") as f:
         rows = list(csv.DictReader(f))
     if rows and not {"file_name", "patient_id"} <= set(rows[0]):
         raise DatasetError(f"{meta}: needs columns file_name and patient_id")
-    return {row["file_name"]: row["patient_id"] for row in rows}
+    sites = {row["file_name"]: row["site"].strip() for row in rows} \
+        if rows and "site" in rows[0] else {}
+    return {row["file_name"]: row["patient_id"] for row in rows}, sites
 
 
 def read_yolo_export(root: Path, on_bad: str = "error") -> ImportedDataset:
@@ -111,7 +116,7 @@ def read_yolo_export(root: Path, on_bad: str = "error") -> ImportedDataset:
         raise DatasetError(f"{root}: no data.yaml, so this is not a YOLO export")
     class_names = read_class_names(yaml_path)
     spec = yaml.safe_load(yaml_path.read_text())
-    patients = _patient_ids(root)
+    patients, sites = _meta(root)
     records: list[ImageRecord] = []
     skipped: list[BadFile] = []
     for split in SPLITS:
@@ -139,7 +144,8 @@ def read_yolo_export(root: Path, on_bad: str = "error") -> ImportedDataset:
                 continue
             image_id = image_path.relative_to(root).as_posix()
             group = patients.get(image_path.name) or source_stem(image_path.name)
-            records.append(ImageRecord(image_id, image_path, split, group, boxes))
+            records.append(ImageRecord(image_id, image_path, split, group, boxes,
+                                       site=sites.get(image_path.name, "")))
     if not records:
         raise DatasetError(f"{root}: no images found under any of {', '.join(SPLITS)}")
     return ImportedDataset(

@@ -282,7 +282,36 @@ def calibration(facts: Facts) -> Section:
                figures.reliability(plotdata.reliability(facts), ece),
                alt="Reliability diagrams per backbone before and after calibration"),
     ]
+    blocks += _subgroup_blocks(facts)
     return Section("Calibration", blocks)
+
+
+def _subgroup_blocks(facts: Facts) -> list:
+    """Discrimination and calibration per anatomical site, where the manifest names sites."""
+    rows = []
+    for b in facts.backbones:
+        sub = facts.calibrate[b].get("subgroups")
+        if not sub:
+            continue
+        for key, split in (("oof_pooled", "oof"), ("test_ensemble", "test")):
+            for site, m in sub.get(key, {}).items():
+                a = m["auroc"]
+                shown = ("n/a (one class)" if a is None else value_ci(a)
+                         if a["ci_low"] is not None else f"{num(a['value'])} (too few for a CI)")
+                rows.append((b, site, figures.SPLIT_NAMES[split], f"{m['n']} ({m['groups']})",
+                             num(m["prevalence"]), shown,
+                             f"{m['mean_minus_prevalence']:+.3f}", num(m["brier"])))
+    if not rows:
+        return []
+    least = next(facts.calibrate[b]["subgroups"]["min_per_class_for_ci"]
+                 for b in facts.backbones if facts.calibrate[b].get("subgroups"))
+    return [Table("Per anatomical site (calibrated probabilities)",
+                  ("backbone", "site", "predictions", "images (patients)", "prevalence",
+                   "AUROC (95 % CI)", "mean predicted − prevalence", "Brier score"),
+                  tuple(rows),
+                  note=f"Grouped bootstrap intervals over patients; a site with fewer than "
+                       f"{least} images of either class gets no interval. Out-of-fold rows "
+                       "pool the repeats (each image once per repeat).")]
 
 
 def _fitted_map(m: dict[str, Any]) -> str:
