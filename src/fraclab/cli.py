@@ -75,7 +75,11 @@ def prepare(params_file: Path, out_dir: Path, metrics_file: Path, plots_dir: Pat
               default="params.yaml", show_default=True)
 @click.option("--prepared", "prepared_dir", type=click.Path(path_type=Path),
               default="artifacts/prepared", show_default=True)
-def classify_cv(backbone: str, params_file: Path, prepared_dir: Path) -> None:
+@click.option("--executor", type=click.Choice(["serial", "local", "ray"]), default=None,
+              help="Where the folds train (default: $FRACLAB_EXECUTOR, else serial); the "
+                   "results do not depend on it.")
+def classify_cv(backbone: str, params_file: Path, prepared_dir: Path,
+                executor: str | None) -> None:
     """Repeated stratified group K-fold training of one backbone; OOF and test predictions."""
     from fraclab.classify.backbones import PretrainedWeightsError
     from fraclab.classify.protocol import ProtocolError
@@ -88,9 +92,10 @@ def classify_cv(backbone: str, params_file: Path, prepared_dir: Path) -> None:
         run_classify_cv(backbone, cfg, seed(params), prepared_dir,
                         out_dir=Path("artifacts/classify") / backbone,
                         metrics_path=Path("metrics/classify") / f"{backbone}.json",
-                        plots_dir=Path("plots/classify") / backbone, log=click.echo)
+                        plots_dir=Path("plots/classify") / backbone, log=click.echo,
+                        executor=executor)
     except (ParamsError, ProtocolError, PretrainedWeightsError, ValueError,
-            FloatingPointError) as err:
+            FloatingPointError, RuntimeError) as err:
         raise click.ClickException(str(err)) from None
 
 

@@ -36,6 +36,7 @@ from fraclab.evaluate import (
     sigmoid,
     summarize,
 )
+from fraclab.executors import chosen_executor, run_tasks
 from fraclab.io import atomic_directory, atomic_write_json, atomic_write_text
 from fraclab.params import ClassifyParams
 from fraclab.runtime import available_cores, make_deterministic, select_device
@@ -130,77 +131,127 @@ def score_predictions(oof: list[tuple], test: list[tuple], data: PreparedData,
     }
 
 
-def train_every_fold(backbone: str, plan: list, data: PreparedData, dev: np.ndarray,
-                     test: np.ndarray, cfg: ClassifyParams, seed: int, device: torch.device,
-                     channels_last: bool, inputs: InputPipeline, *, weights_dir: Path,
-                     live_dir: Path, log: Callable[[str], None]
-                     ) -> tuple[list, list, list, list[dict]]:
-    """Train the plan's fold models in order; each one's out-of-fold, inner-validation and
-    test logits, its weights under ``weights_dir`` and its DVCLive curves under
-    ``live_dir``. Returns the three prediction row lists and the per-fold records."""
+@dataclass(frozen=True)
+class FoldTask:
+    """Everything one fold model's training needs besides the shared image array."""
+
+    backbone: str
+    repeat: int
+    fold: int
+    seed: int
+    inner_train: np.ndarray  # indices into the prepared arrays
+    inner_val: np.ndarray
+    outer: np.ndarray
+    cfg: ClassifyParams
+    device: str  # "cpu", "cuda", "mps"
+    threads: int
+
+
+@dataclass
+class FoldResult:
+    task: FoldTask
+    rows: dict[str, list]  # "oof", "inner_val", "test": (image_id, repeat, fold, label, logit)
+    state: dict[str, torch.Tensor]  # the best epoch's weights, on the CPU
+    history: list[dict[str, float]]  # per epoch: train_loss, val_loss, ...
+    record: dict
+
+
+def fold_tasks(backbone: str, plan: list, dev: np.ndarray, cfg: ClassifyParams, seed: int,
+               device: torch.device, threads: int) -> list[FoldTask]:
+    """The plan's folds as self-contained tasks, in plan order."""
+    return [FoldTask(backbone, f.repeat, f.fold, repeat_seed(seed, f.repeat) % 2**31 + f.fold,
+                     dev[f.inner_train], dev[f.inner_val], dev[f.outer], cfg, device.type,
+                     threads) for f in plan]
+
+
+def train_fold_task(task: FoldTask, *, images: np.ndarray, labels: np.ndarray,
+                    image_ids: np.ndarray, test: np.ndarray) -> FoldResult:
+    """Train one fold model from scratch and predict its out-of-fold, inner-validation and
+    test images. A pure function of its arguments: it sets the thread count, determinism
+    and seed itself, so it gives the same result in any process."""
+    torch.set_num_threads(task.threads)
+    device = torch.device(task.device)
+    make_deterministic(device)
+    torch.manual_seed(task.seed)
+    model, head = build_backbone(task.backbone, task.cfg.pretrained)
+    channels_last = prefers_channels_last(task.backbone, device)
+    history: list[dict[str, float]] = []
+    trained = train_fold(model, head, images, labels, task.inner_train, task.inner_val,
+                         task.cfg, seed=task.seed, device=device, channels_last=channels_last,
+                         on_epoch=lambda row: history.append(dict(row)),
+                         desc=f"{task.backbone} r{task.repeat} f{task.fold}")
+    inputs = InputPipeline(device, channels_last=channels_last)
+    rows: dict[str, list] = {}
+    for name, idx in (("oof", task.outer), ("inner_val", task.inner_val), ("test", test)):
+        logits = predict_logits(model, images, idx, inputs)
+        rows[name] = [(image_ids[i], task.repeat, task.fold, int(labels[i]), float(z))
+                      for i, z in zip(idx, logits, strict=True)]
+    record = {"repeat": task.repeat, "fold": task.fold, "seed": task.seed,
+              "inner_train": len(task.inner_train), "inner_val": len(task.inner_val),
+              "outer": len(task.outer), "epochs_trained": trained.epochs_run,
+              "best_epoch": trained.best_epoch,
+              "train_seconds": round(trained.train_seconds, 2),
+              "train_images": trained.train_images,
+              "images_per_second": round(trained.images_per_second, 1)}
+    state = {k: v.detach().cpu() for k, v in model.state_dict().items()}
+    return FoldResult(task, rows, state, history, record)
+
+
+def save_fold(result: FoldResult, weights_dir: Path, live_dir: Path) -> None:
+    """A finished fold's weights and its DVCLive curves (replayed from its history)."""
     from dvclive import Live
 
-    oof_rows, val_rows, test_rows, fold_records = [], [], [], []
+    t = result.task
     weights_dir.mkdir(parents=True, exist_ok=True)
-    for f in plan:
-        fold_seed = repeat_seed(seed, f.repeat) % 2**31 + f.fold
-        torch.manual_seed(fold_seed)
-        model, head = build_backbone(backbone, cfg.pretrained)
-        inner_train, inner_val, outer = dev[f.inner_train], dev[f.inner_val], dev[f.outer]
-        with Live(dir=str(live_dir / f"r{f.repeat}_f{f.fold}"), dvcyaml=False,
-                  save_dvc_exp=False, report=None) as live:
-            def on_epoch(row: dict[str, float], live: Live = live) -> None:
-                for key in ("train_loss", "val_loss"):
-                    live.log_metric(key, row[key])
-                live.next_step()
-
-            trained = train_fold(model, head, data.images, data.labels, inner_train,
-                                 inner_val, cfg, seed=fold_seed, device=device,
-                                 channels_last=channels_last,
-                                 on_epoch=on_epoch, desc=f"{backbone} r{f.repeat} f{f.fold}")
-        for rows, idx in ((oof_rows, outer), (val_rows, inner_val), (test_rows, test)):
-            logits = predict_logits(model, data.images, idx, inputs)
-            rows.extend((data.image_ids[i], f.repeat, f.fold, int(data.labels[i]), float(z))
-                        for i, z in zip(idx, logits, strict=True))
-        state = {k: v.detach().cpu() for k, v in model.state_dict().items()}
-        torch.save(state, weights_dir / f"r{f.repeat}_f{f.fold}.pt")  # in the stage's new folder
-        fold_records.append({"repeat": f.repeat, "fold": f.fold, "seed": fold_seed,
-                             "inner_train": len(inner_train), "inner_val": len(inner_val),
-                             "outer": len(outer), "epochs_trained": trained.epochs_run,
-                             "best_epoch": trained.best_epoch,
-                             "train_seconds": round(trained.train_seconds, 2),
-                             "train_images": trained.train_images,
-                             "images_per_second": round(trained.images_per_second, 1)})
-        log(f"  repeat {f.repeat} fold {f.fold}: best epoch {trained.best_epoch}/"
-            f"{trained.epochs_run}, {trained.images_per_second:.0f} images/s")
-    return oof_rows, val_rows, test_rows, fold_records
+    torch.save(result.state, weights_dir / f"r{t.repeat}_f{t.fold}.pt")  # in the new folder
+    with Live(dir=str(live_dir / f"r{t.repeat}_f{t.fold}"), dvcyaml=False,
+              save_dvc_exp=False, report=None) as live:
+        for row in result.history:
+            for key in ("train_loss", "val_loss"):
+                live.log_metric(key, row[key])
+            live.next_step()
 
 
 def run_classify_cv(backbone: str, cfg: ClassifyParams, seed: int, prepared_dir: Path,
                     out_dir: Path, metrics_path: Path, plots_dir: Path,
-                    log: Callable[[str], None] = print) -> dict:
-    """Run the whole protocol for one backbone and write every output."""
+                    log: Callable[[str], None] = print, executor: str | None = None) -> dict:
+    """Run the whole protocol for one backbone and write every output; the folds run where
+    ``executor`` (or ``FRACLAB_EXECUTOR``) says, with identical results
+    (:mod:`fraclab.executors`)."""
     check_backbone(backbone)
     threads = available_cores() if cfg.threads == "auto" else cfg.threads
     torch.set_num_threads(threads)
     device = select_device(cfg.device, "classify.device")
-    make_deterministic(device)
-    channels_last = prefers_channels_last(backbone, device)
-    inputs = InputPipeline(device, channels_last=channels_last)  # for the predictions
+    executor = chosen_executor(executor)
     data = PreparedData.load(prepared_dir)
     dev = np.flatnonzero(~data.is_test)
     test = np.flatnonzero(data.is_test)
     plan = cv_plan(data.labels[dev], data.groups[dev], folds=cfg.folds, repeats=cfg.repeats,
                    val_fraction=cfg.val_fraction, seed=seed)
     log(f"{backbone}: {len(dev)} development images ({len(set(data.groups[dev]))} groups), "
-        f"{len(test)} test images; {cfg.repeats} x {cfg.folds} folds on {device}")
+        f"{len(test)} test images; {cfg.repeats} x {cfg.folds} folds on {device} "
+        f"({executor} executor)")
 
+    tasks = fold_tasks(backbone, plan, dev, cfg, seed, device, threads)
     started = time.perf_counter()
     with atomic_directory(out_dir) as out_tmp, \
             atomic_directory(plots_dir / "live") as live_tmp:
-        oof_rows, val_rows, test_rows, fold_records = train_every_fold(
-            backbone, plan, data, dev, test, cfg, seed, device, channels_last, inputs,
-            weights_dir=out_tmp / "weights", live_dir=live_tmp, log=log)
+        oof_rows, val_rows, test_rows, fold_records = [], [], [], []
+
+        def collect(result: FoldResult) -> None:
+            save_fold(result, out_tmp / "weights", live_tmp)
+            oof_rows.extend(result.rows["oof"])
+            val_rows.extend(result.rows["inner_val"])
+            test_rows.extend(result.rows["test"])
+            fold_records.append(result.record)
+            r = result.record
+            log(f"  repeat {r['repeat']} fold {r['fold']}: best epoch {r['best_epoch']}/"
+                f"{r['epochs_trained']}, {r['images_per_second']:.0f} images/s")
+
+        run_tasks(train_fold_task, tasks, executor=executor, threads=threads,
+                  gpus=device.type == "cuda", on_result=collect,
+                  shared={"images": data.images, "labels": data.labels,
+                          "image_ids": data.image_ids, "test": test})
         wall = time.perf_counter() - started
         scores = score_predictions(oof_rows, test_rows, data, cfg, seed)
         atomic_write_text(out_tmp / "oof.csv", predictions_csv(oof_rows))
