@@ -24,3 +24,18 @@ def real_data() -> Path:
     if not (REAL_DATA / "data.yaml").is_file():
         pytest.skip(f"real dataset not present at {REAL_DATA}")
     return REAL_DATA
+
+
+@pytest.fixture(scope="session")
+def tiny_prepared(tmp_path_factory) -> Path:
+    """A folder whose ``prepared/`` holds 24 synthetic patients at 32 px, as `prepare` writes
+    them: enough for a classify-cv study of a few seconds. Tests write beside it, never in it."""
+    from fraclab.data.prepare import prepare_dataset
+    from fraclab.data.synth import SynthConfig, generate_dataset
+    from fraclab.params import DataParams
+
+    root = tmp_path_factory.mktemp("tiny_prepared")
+    generate_dataset(root / "data", SynthConfig(n_patients=24, size=96))
+    prepare_dataset(DataParams(path=str(root / "data"), image_size=32), 0, root / "prepared",
+                    log=lambda _: None)
+    return root

@@ -195,6 +195,23 @@ def test_calibrate_metrics_are_recomputable_from_the_saved_files(project):
     assert (project / "plots_c" / "reliability.png").read_bytes()[:4] == b"\x89PNG"
 
 
+def test_each_fold_model_alone_on_test_is_recomputable(project):
+    metrics = json.loads((project / "metrics_c.json").read_text())["test_fold_models"]
+    test = read(project / "calibrate" / "toynet" / "test.csv")
+    aurocs, briers = [], []
+    for repeat in range(REPEATS):
+        for fold in range(FOLDS):
+            rows = (test["repeat"] == str(repeat)) & (test["fold"] == str(fold))
+            y, _ = manifest_lookup(project, test["image_id"][rows])
+            p = sigmoid(test["logit"][rows].astype(float))
+            aurocs.append(roc_auc_score(y, p))
+            briers.append(brier_score_loss(y, p))
+    assert metrics["auroc"]["n"] == REPEATS * FOLDS
+    assert metrics["auroc"]["mean"] == pytest.approx(np.mean(aurocs), rel=1e-12)
+    assert metrics["auroc"]["sd"] == pytest.approx(np.std(aurocs, ddof=1), rel=1e-9)
+    assert metrics["brier"]["mean"] == pytest.approx(np.mean(briers), rel=1e-12)
+
+
 def test_threshold_metrics_are_recomputable_from_the_saved_files(project):
     metrics = json.loads((project / "metrics_t.json").read_text())
     out = project / "calibrate" / "toynet"

@@ -25,11 +25,9 @@ from fraclab.classify.backbones import (
 )
 from fraclab.classify.stage import run_classify_cv
 from fraclab.classify.train import InputPipeline, predict_logits, train_fold
-from fraclab.data.prepare import prepare_dataset
-from fraclab.data.synth import SynthConfig, generate_dataset
 from fraclab.evaluate import sigmoid
 from fraclab.evaluate.calibration import positive_weight
-from fraclab.params import ClassifyParams, DataParams
+from fraclab.params import ClassifyParams
 
 TINY = dict(folds=2, repeats=1, epochs=3, patience=2, batch_size=8, n_boot=100)
 
@@ -163,12 +161,8 @@ def test_early_stopping_watches_the_weighted_loss_that_training_minimises():
 
 
 @pytest.fixture(scope="module")
-def prepared(tmp_path_factory) -> Path:
-    root = tmp_path_factory.mktemp("classify")
-    generate_dataset(root / "data", SynthConfig(n_patients=24, size=96))
-    prepare_dataset(DataParams(path=str(root / "data"), image_size=32), 0, root / "prepared",
-                    log=lambda _: None)
-    return root
+def prepared(tiny_prepared: Path) -> Path:
+    return tiny_prepared
 
 
 def _read(path: Path) -> list[dict]:

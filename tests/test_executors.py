@@ -10,21 +10,15 @@ from pathlib import Path
 import pytest
 
 from fraclab.classify.stage import run_classify_cv
-from fraclab.data.prepare import prepare_dataset
-from fraclab.data.synth import SynthConfig, generate_dataset
 from fraclab.executors import chosen_executor, run_tasks
-from fraclab.params import ClassifyParams, DataParams
+from fraclab.params import ClassifyParams
 
 TINY = dict(folds=2, repeats=2, epochs=1, patience=1, batch_size=8, n_boot=100, threads=1)
 
 
 @pytest.fixture(scope="module")
-def prepared(tmp_path_factory) -> Path:
-    root = tmp_path_factory.mktemp("executors")
-    generate_dataset(root / "data", SynthConfig(n_patients=24, size=96))
-    prepare_dataset(DataParams(path=str(root / "data"), image_size=32), 0, root / "prepared",
-                    log=lambda _: None)
-    return root
+def prepared(tiny_prepared: Path) -> Path:
+    return tiny_prepared
 
 
 def _outputs(root: Path, executor: str) -> dict[str, str]:

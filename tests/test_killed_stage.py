@@ -16,7 +16,6 @@ from pathlib import Path
 import pytest
 
 from fraclab.data.prepare import prepare_dataset
-from fraclab.data.synth import SynthConfig, generate_dataset
 from fraclab.io import atomic_directory
 from fraclab.params import DataParams
 
@@ -53,12 +52,8 @@ def kill_after(function):
 
 
 @pytest.fixture(scope="module")
-def project(tmp_path_factory) -> Path:
-    root = tmp_path_factory.mktemp("killed")
-    generate_dataset(root / "data", SynthConfig(n_patients=24, size=96))
-    prepare_dataset(DataParams(path=str(root / "data"), image_size=32), 0, root / "prepared",
-                    log=lambda _: None)
-    return root
+def project(tiny_prepared: Path) -> Path:
+    return tiny_prepared
 
 
 def _classify(root: Path) -> None:
@@ -97,8 +92,9 @@ run_classify_cv("resnet18", ClassifyParams(**{TINY}), 0, root / "prepared",
 
 def test_prepare_killed_before_its_swap_leaves_the_previous_outputs(project, tmp_path):
     out = tmp_path / "prepared"
-    params = f"DataParams(path={str(project / 'data')!r}, image_size=32)"
-    prepare_dataset(eval(params), 0, out, log=lambda _: None)
+    cfg = DataParams(path=str(project / "data"), image_size=32)
+    params = f"DataParams(path={cfg.path!r}, image_size=32)"  # the same, for the child
+    prepare_dataset(cfg, 0, out, log=lambda _: None)
     before = tree(out)
     killed(KILL_AFTER + f'''
 import fraclab.data.prepare as prepare
@@ -109,7 +105,7 @@ prepare.prepare_dataset({params}, 1, Path({str(out)!r}), log=lambda _: None)
 ''')
     assert tree(out) == before
     assert list(tmp_path.glob(".prepared.*.tmp")), "the child should have died mid-run"
-    prepare_dataset(eval(params), 1, out, log=lambda _: None)
+    prepare_dataset(cfg, 1, out, log=lambda _: None)
     assert not list(tmp_path.glob(".prepared.*"))
     assert tree(out) != before  # seed 1 splits differently: the rerun really replaced it
 

@@ -16,7 +16,9 @@ labels, groups); writes, each file atomically,
   (image_id, prob_uncalibrated, prob);
 - ``metrics/calibrate/<backbone>.json``: the fitted map per fold model (T, or Platt's slope
   and intercept) with mean and SD, and AUROC, Brier, ECE and log loss before and after
-  calibration for the pooled out-of-fold and the test-ensemble predictions; where the
+  calibration for the pooled out-of-fold and the test-ensemble predictions; each fold model
+  alone on the test set (``test_fold_models``: classify-cv's nine metrics, uncalibrated, at
+  0.5, mean and SD over fold models, like for like with its per-fold figures); where the
   manifest names anatomical sites, per site (``subgroups``) n, prevalence, AUROC with a
   grouped bootstrap interval, Brier score and mean predicted minus prevalence, after
   calibration;
@@ -44,7 +46,7 @@ from fraclab.calibrate.tables import (
     table_text,
 )
 from fraclab.evaluate.calibration import Calibration, calibration_summary, fit_calibration
-from fraclab.evaluate.metrics import sigmoid, summarize
+from fraclab.evaluate.metrics import METRIC_NAMES, binary_metrics, sigmoid, summarize
 from fraclab.evaluate.subgroups import subgroup_metrics
 from fraclab.io import atomic_write_json, atomic_write_text
 from fraclab.params import CalibrateParams
@@ -104,6 +106,19 @@ def _map_summary(fitted: dict[Model, Calibration], method: str) -> dict:
             for name, values in parts.items()}
 
 
+def fold_model_metrics(pred: Predictions, labels: np.ndarray, n_bins: int) -> dict:
+    """Every :data:`METRIC_NAMES` metric of each fold model on its own rows of ``pred``
+    (``labels`` aligned with them; uncalibrated probabilities, threshold 0.5), summarised
+    over the fold models (mean, SD, ...)."""
+    values: dict[str, list[float]] = {name: [] for name in METRIC_NAMES}
+    for model in pred.models():
+        rows = pred.of_model(model)
+        for name, value in binary_metrics(labels[rows], sigmoid(pred.logit[rows]),
+                                          n_bins=n_bins).items():
+            values[name].append(value)
+    return {name: summarize(v) for name, v in values.items()}
+
+
 def run_calibrate(backbone: str, cfg: CalibrateParams, classify_dir: Path,
                   manifest_path: Path, out_dir: Path, metrics_path: Path, plots_dir: Path,
                   log: Callable[[str], None] = print, seed: int = 0) -> dict:
@@ -132,6 +147,11 @@ def run_calibrate(backbone: str, cfg: CalibrateParams, classify_dir: Path,
         # Calibration-in-the-large: mean predicted probability minus the observed rate.
         for when, prob in (("before", before), ("after", after)):
             metrics[name][when]["mean_minus_prevalence"] = float(np.mean(prob) - np.mean(y))
+
+    # Like for like with classify-cv's per-fold (out-of-fold) figures: each fold model alone
+    # on the test set, uncalibrated, at 0.5; the ensemble's test figures average six models.
+    test_y_rows, _ = manifest.lookup(test_c.image_id, test.path)
+    metrics["test_fold_models"] = fold_model_metrics(test_c, test_y_rows, cfg.n_bins)
 
     if manifest.site:
         # Per anatomical site, on the calibrated probabilities: where the classifier fails.

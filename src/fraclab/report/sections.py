@@ -144,14 +144,19 @@ def classification(facts: Facts, comparisons: list[dict[str, Any]]) -> Section:
     for name in METRIC_NAMES:
         for b in facts.backbones:
             m = facts.classify[b]
+            single = facts.calibrate.get(b, {}).get("test_fold_models", {}).get(name)
             rows.append((METRIC_TITLES.get(name, name), b, mean_sd(m["per_fold"][name]),
+                         mean_sd(single) if single else "n/a",
                          value_ci(m["oof_pooled"][name]), value_ci(m["test_ensemble"][name]),
                          *_seed_sd(facts, f"metrics/classify/{b}.json",
                                    (f"oof_pooled.{name}.value", f"test_ensemble.{name}.value"))))
     blocks: list = [
         Paragraph(f"{first['repeats']} repeat(s) x {first['folds']} folds of stratified group "
-                  f"K-fold on the development set; the test split is predicted by the mean "
-                  f"of the fold models' uncalibrated probabilities (the calibrated "
+                  f"K-fold on the development set. Like for like: each fold model alone, out "
+                  f"of fold and on test (mean ± SD over the fold models); the ensemble, the "
+                  f"mean of the fold models' uncalibrated probabilities, is usually better "
+                  f"than any one of them, so compare its test column with the fold models' "
+                  f"test column, not with out of fold (the calibrated "
                   f"ensemble, which the operating points and the backbone comparisons "
                   f"score, is in the calibration section). Accuracy, precision, recall, "
                   f"specificity and F1 are at threshold {first.get('threshold', 0.5)} on the "
@@ -160,8 +165,9 @@ def classification(facts: Facts, comparisons: list[dict[str, Any]]) -> Section:
                   "resample with repeated patients). Lower is better for Brier score and "
                   "ECE, higher for the rest."),
         Table("Classification per backbone",
-              ("metric", "backbone", "folds x repeats: mean ± SD",
-               "pooled out-of-fold (95 % CI)", "test (95 % CI)",
+              ("metric", "backbone", "out-of-fold, each fold model: mean ± SD",
+               "test, each fold model: mean ± SD", "pooled out-of-fold (95 % CI)",
+               "test, ensemble (95 % CI)",
                *(("SD over seeds: out-of-fold / test",) if facts.seeds else ())),
               tuple(rows), note=CI_NOTE + " " + _seed_note(facts)),
     ]
