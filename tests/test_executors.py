@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 
+from fraclab.classify.backbones import PretrainedWeightsError
 from fraclab.classify.stage import run_classify_cv
 from fraclab.executors import chosen_executor, run_tasks
 from fraclab.params import ClassifyParams
@@ -64,3 +65,16 @@ def test_the_executor_comes_from_the_option_then_the_environment(monkeypatch):
     assert chosen_executor("local") == "local"
     with pytest.raises(ValueError, match="serial, local, ray"):
         chosen_executor("dask")
+
+
+@pytest.mark.parametrize("executor", ["serial", "ray"])
+def test_a_failing_fold_fails_the_stage_naming_the_fold(prepared, tmp_path, executor):
+    cfg = ClassifyParams(**{**TINY, "pretrained": str(tmp_path / "missing.pt")})
+    with pytest.raises(PretrainedWeightsError, match=r"missing\.pt") as caught:
+        run_classify_cv("resnet18", cfg, 0, prepared / "prepared", tmp_path / "artifacts",
+                        tmp_path / "metrics.json", tmp_path / "plots", log=lambda _: None,
+                        executor=executor)
+    # Ray carries the remote traceback, note included, in the message.
+    said = " ".join([str(caught.value), *getattr(caught.value, "__notes__", [])])
+    assert "repeat 0 fold 0" in said
+    assert not (tmp_path / "artifacts").exists()  # nothing half-written is left

@@ -96,7 +96,8 @@ def classify_cv(backbone: str, params_file: Path, prepared_dir: Path,
                         executor=executor)
     except (ParamsError, ProtocolError, PretrainedWeightsError, ValueError,
             FloatingPointError, RuntimeError) as err:
-        raise click.ClickException(str(err)) from None
+        where = "; ".join(getattr(err, "__notes__", ()))
+        raise click.ClickException(f"{err}" + (f" ({where})" if where else "")) from None
 
 
 @main.command()

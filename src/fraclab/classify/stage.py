@@ -168,7 +168,17 @@ def train_fold_task(task: FoldTask, *, images: np.ndarray, labels: np.ndarray,
                     image_ids: np.ndarray, test: np.ndarray) -> FoldResult:
     """Train one fold model from scratch and predict its out-of-fold, inner-validation and
     test images. A pure function of its arguments: it sets the thread count, determinism
-    and seed itself, so it gives the same result in any process."""
+    and seed itself, so it gives the same result in any process. An error keeps its type and
+    gains a note naming the fold (which is all a remote traceback would otherwise lack)."""
+    try:
+        return _train_fold_task(task, images, labels, image_ids, test)
+    except Exception as err:
+        err.add_note(f"in {task.backbone} fold model repeat {task.repeat} fold {task.fold}")
+        raise
+
+
+def _train_fold_task(task: FoldTask, images: np.ndarray, labels: np.ndarray,
+                     image_ids: np.ndarray, test: np.ndarray) -> FoldResult:
     torch.set_num_threads(task.threads)
     device = torch.device(task.device)
     make_deterministic(device)
