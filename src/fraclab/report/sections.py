@@ -1,4 +1,4 @@
-"""The six sections of the report, built from :class:`~fraclab.report.facts.Facts`.
+"""The seven sections of the report, built from :class:`~fraclab.report.facts.Facts`.
 
 Order (as the issue asks): run facts, classification, calibration, operating points,
 localisation, limitations. Every number is formatted from a metrics file; figures come from
