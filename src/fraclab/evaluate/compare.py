@@ -68,19 +68,28 @@ def _midranks(s: NDArray[np.float64]) -> NDArray[np.float64]:
     return ranks
 
 
+def _placements(y: NDArray[np.int64], s: NDArray[np.float64]) -> NDArray[np.float64]:
+    """Per score row and image, its DeLong placement: for a positive the share of negatives
+    below it (V10), for a negative the share of positives above it (V01), ties 1/2.
+
+    The midrank of a positive among all scores minus its midrank among the positives counts
+    the negatives below it (Sun & Xu 2014); likewise for the negatives.
+    """
+    pos, neg = y == 1, y == 0
+    m, n = int(pos.sum()), int(neg.sum())
+    rank_all = _midranks(s)
+    out = np.empty_like(s)
+    out[:, pos] = (rank_all[:, pos] - _midranks(s[:, pos])) / n
+    out[:, neg] = 1.0 - (rank_all[:, neg] - _midranks(s[:, neg])) / m
+    return out
+
+
 def _delong(y: NDArray[np.int64], s: NDArray[np.float64]
             ) -> tuple[NDArray[np.float64], NDArray[np.float64]]:
-    # Sun & Xu (2014), Algorithm 2, for k score rows at once. With m positives and n
-    # negatives, the midrank of positive i among all scores minus its midrank among the
-    # positives counts the negatives below it (ties 1/2): that is n * V10_i, DeLong's
-    # "placement" of i. Likewise for the negatives, which gives V01_j.
-    pos, neg = s[:, y == 1], s[:, y == 0]
-    m, n = pos.shape[1], neg.shape[1]
-    rank_all = _midranks(np.hstack([pos, neg]))
-    rank_pos = _midranks(pos)
-    rank_neg = _midranks(neg)
-    v10 = (rank_all[:, :m] - rank_pos) / n
-    v01 = 1.0 - (rank_all[:, m:] - rank_neg) / m
+    # Sun & Xu (2014), Algorithm 2, for k score rows at once (see _placements).
+    placements = _placements(y, s)
+    v10, v01 = placements[:, y == 1], placements[:, y == 0]
+    m, n = v10.shape[1], v01.shape[1]
     aucs = v10.mean(axis=1)
     # S = S10 / m + S01 / n with the sample covariances (ddof = 1) of the placements.
     cov = np.atleast_2d(np.cov(v10)) / m + np.atleast_2d(np.cov(v01)) / n
@@ -172,18 +181,6 @@ def _wald(aucs: NDArray[np.float64], cov: NDArray[np.float64], what: str) -> dic
     return {"auroc_a": float(aucs[0]), "auroc_b": float(aucs[1]), "difference": difference,
             "se": se, "z": z, "p_value": p_value, "ci_low": difference - half,
             "ci_high": difference + half}
-
-
-def _placements(y: NDArray[np.int64], s: NDArray[np.float64]) -> NDArray[np.float64]:
-    """Per score row and image, its DeLong placement: for a positive the share of negatives
-    below it, for a negative the share of positives above it (ties 1/2)."""
-    pos, neg = y == 1, y == 0
-    m, n = int(pos.sum()), int(neg.sum())
-    rank_all = _midranks(s)
-    out = np.empty_like(s)
-    out[:, pos] = (rank_all[:, pos] - _midranks(s[:, pos])) / n
-    out[:, neg] = 1.0 - (rank_all[:, neg] - _midranks(s[:, neg])) / m
-    return out
 
 
 def clustered_delong_test(y_true: ArrayLike, score_a: ArrayLike, score_b: ArrayLike,

@@ -1,7 +1,7 @@
 """The seven sections of the report, built from :class:`~fraclab.report.facts.Facts`.
 
-Order (as the issue asks): run facts, classification, calibration, operating points,
-localisation, limitations. Every number is formatted from a metrics file; figures come from
+Order: run facts, classification, calibration, operating points, localisation, limitations,
+use the model. Every number is formatted from a metrics file; figures come from
 :mod:`fraclab.report.figures`.
 """
 
@@ -438,7 +438,7 @@ def localisation(facts: Facts) -> Section:
     return Section("Localisation", blocks)
 
 
-# 7. The model -----------------------------------------------------------------------------
+# 7. Use the model (after the limitations) --------------------------------------------
 
 def use_the_model(facts: Facts) -> Section:
     """Where the bundle of these models and its model card are (the bundle stage, which runs
@@ -454,7 +454,7 @@ def use_the_model(facts: Facts) -> Section:
         link=("model/MODEL_CARD.md", "../model/MODEL_CARD.md"))])
 
 
-# 6. Limitations -------------------------------------------------------------------------
+# 6. Limitations, and the whole document ------------------------------------------------
 
 def build_document(facts: Facts, comparisons: list[dict[str, Any]]) -> Document:
     """The whole report."""

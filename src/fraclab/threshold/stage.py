@@ -196,18 +196,18 @@ def run_threshold(backbone: str, cfg: ThresholdParams, seed: int, calibrate_dir:
         oof_values = score_out_of_fold(oof, per_model)
         # Like for like with out-of-fold: each fold model alone on test, at its own threshold.
         single = score_fold_models_on_test(test, test_y_of, per_model)
+        median = float(np.median(thresholds))
         if from_oof:
             point = ensemble_test_point(dev_y, dev_probs, dev_groups, test_y, test_p,
                                        test_groups, n_members, criterion, cfg.target(criterion),
                                        cfg.n_boot, seed)
         else:
-            median = float(np.median(thresholds))
             point = {"threshold": median, **_test_intervals(test_y, test_p, test_groups,
                                                             median, cfg.n_boot, seed)}
         test_threshold = point["threshold"]
         test_point = {name: point[name] for name in OPERATING_METRICS}
         metrics[label] = {
-            "threshold": {**summarize(thresholds), "median": float(np.median(thresholds)),
+            "threshold": {**summarize(thresholds), "median": median,
                           "per_fold": {model_key(m): per_model[m] for m in sorted(per_model)}},
             "oof": {name: summarize(v) for name, v in oof_values.items()},
             "test": point,
