@@ -88,7 +88,9 @@ def _delong(y: NDArray[np.int64], s: NDArray[np.float64]
             ) -> tuple[NDArray[np.float64], NDArray[np.float64]]:
     # Sun & Xu (2014), Algorithm 2, for k score rows at once (see _placements).
     placements = _placements(y, s)
-    v10, v01 = placements[:, y == 1], placements[:, y == 0]
+    # C order, so that each row's mean sums in the same order as the rows it was built from.
+    v10 = np.ascontiguousarray(placements[:, y == 1])
+    v01 = np.ascontiguousarray(placements[:, y == 0])
     m, n = v10.shape[1], v01.shape[1]
     aucs = v10.mean(axis=1)
     # S = S10 / m + S01 / n with the sample covariances (ddof = 1) of the placements.
@@ -223,7 +225,7 @@ def clustered_delong_test(y_true: ArrayLike, score_a: ArrayLike, score_b: ArrayL
         raise ValueError("the clustered DeLong variance needs at least two groups")
     placements = _placements(y, s)
     m, n = int(y.sum()), int(y.size - y.sum())
-    aucs = placements[:, y == 1].mean(axis=1)
+    aucs = np.ascontiguousarray(placements[:, y == 1]).mean(axis=1)  # as _delong sums them
     pos = (y == 1).astype(np.float64)
     m_i, n_i = np.bincount(codes, pos, n_clusters), np.bincount(codes, 1 - pos, n_clusters)
     e = np.vstack([np.bincount(codes, row * pos, n_clusters) for row in placements]) \
