@@ -13,12 +13,14 @@ GIT_IDENTITY = {"GIT_AUTHOR_NAME": "t", "GIT_AUTHOR_EMAIL": "t@t",
                 "GIT_COMMITTER_NAME": "t", "GIT_COMMITTER_EMAIL": "t@t"}
 
 
-def run(cmd: list[str], cwd: Path) -> str:
-    """Run ``cmd`` in ``cwd`` with this environment's tools first on PATH; its stdout.
+def run(cmd: list[str], cwd: Path, env: dict[str, str] | None = None) -> str:
+    """Run ``cmd`` in ``cwd`` with this environment's tools first on PATH, and ``env`` added
+    to the environment; its stdout.
 
     A non-zero exit fails the test, showing the command and both of its output streams.
     """
-    env = {**os.environ, "PATH": f"{BIN}{os.pathsep}{os.environ['PATH']}", **GIT_IDENTITY}
+    env = {**os.environ, "PATH": f"{BIN}{os.pathsep}{os.environ['PATH']}", **GIT_IDENTITY,
+           **(env or {})}
     result = subprocess.run(cmd, cwd=cwd, env=env, capture_output=True, text=True, check=False)
     assert result.returncode == 0, f"{' '.join(cmd)}\n{result.stdout}\n{result.stderr}"
     return result.stdout

@@ -35,6 +35,7 @@ def tiny(params: dict) -> dict:
                               batch_size=16, n_boot=100, val_fraction=0.3)
     if "threshold" in params:
         params["threshold"]["n_boot"] = 100
+    params["detect"].update(sizes=["n"], epochs=1, imgsz=64, n_plot_images=1)
     return params
 
 

@@ -249,9 +249,12 @@ def test_predict_bad_inputs_and_damaged_bundle(project, tmp_path):
 
 def test_other_rounding_and_another_seed_pass_the_gate(project):
     """1 torch thread instead of every core rounds float sums differently, as another CPU
-    does; with another seed too, the run is training noise and the gate must pass."""
-    run(["dvc", "exp", "run", "-n", "other-rounding", "-S", "seed=1",
-         "-S", "classify.threads=1", "-S", "detect.threads=1"], project)
+    does; with another seed too, the run is training noise and the gate must pass. The folds
+    run on the local pool (one process per core), as a user with 1-thread folds would."""
+    log = run(["dvc", "exp", "run", "-n", "other-rounding", "-S", "seed=1",
+               "-S", "classify.threads=1", "-S", "detect.threads=1"], project,
+              env={"FRACLAB_EXECUTOR": "local"})
+    assert "(local executor)" in log, log
     assert json.loads((project / f"metrics/classify/{BACKBONE}.json").read_text())[
         "threads"] == 1
     for name, floor in PROFILE["floors"].items():
@@ -270,10 +273,12 @@ def test_other_rounding_and_another_seed_pass_the_gate(project):
 
 
 def test_a_real_regression_fails_the_gate(project):
-    """A classifier that cannot learn (learning rate 0) must fail, and not by a hair."""
+    """A classifier that cannot learn (learning rate 0; one epoch, as more would change
+    nothing) must fail, and not by a hair."""
     run(["git", "reset", "-q", "--hard"], project)
     run(["dvc", "checkout", "-q", "-f"], project)
-    run(["dvc", "exp", "run", "-n", "frozen", "-S", "classify.lr=0"], project)
+    run(["dvc", "exp", "run", "-n", "frozen", "-S", "classify.lr=0", "-S", "classify.epochs=1"],
+        project)
     name = f"metrics/classify/{BACKBONE}.json:oof_pooled.auroc.value"
     assert metric(project, name) < PROFILE["floors"][name]
     result = gate(project, "committed-baseline")

@@ -54,19 +54,51 @@ def prepare(params_file: Path, out_dir: Path, metrics_file: Path, plots_dir: Pat
     from fraclab.data.plots import write_distribution_plots
     from fraclab.data.prepare import prepare_dataset
     from fraclab.data.records import DatasetError
+    from fraclab.data.synth.dataset import is_synthetic_dataset
     from fraclab.io import atomic_write_json
-    from fraclab.params import DataParams, ParamsError, load_params, section, seed
+    from fraclab.params import DataParams, DetectParams, ParamsError, load_params, section, seed
+    from fraclab.recipes import real_data_size_warning
 
     try:
         params = load_params(params_file)
-        audit = prepare_dataset(section(DataParams, params, "data"), seed(params), out_dir,
-                                log=click.echo)
+        data = section(DataParams, params, "data")
+        detect = params.get("detect") or {}
+        warning = real_data_size_warning(is_synthetic_dataset(Path(data.path)),
+                                         data.image_size,
+                                         detect.get("imgsz", DetectParams.imgsz)
+                                         if detect else None)
+        if warning:
+            click.echo(warning)
+        audit = prepare_dataset(data, seed(params), out_dir, log=click.echo)
     except (DatasetError, ParamsError) as err:
         raise click.ClickException(str(err)) from None
+    if warning:
+        audit["settings_warning"] = warning
     atomic_write_json(metrics_file, audit)
     write_distribution_plots(audit, plots_dir)
     click.echo(summarize_audit(audit))
 
+
+
+@main.command()
+@click.argument("name", required=False)
+@click.option("--data", "data_path", default=None,
+              help="Dataset root to point data.path at (relative to the project root).")
+@click.option("--recipes", "recipes_dir", type=click.Path(path_type=Path), default="recipes",
+              show_default=True)
+def recipe(name: str | None, data_path: str | None, recipes_dir: Path) -> None:
+    """Print the `dvc exp run` command that applies recipe NAME (no NAME: list them)."""
+    from fraclab.params import ParamsError
+    from fraclab.recipes import available_recipes, exp_run_command, load_recipe
+
+    try:
+        if name is None:
+            for known in available_recipes(recipes_dir):
+                click.echo(f"{known}: {load_recipe(known, recipes_dir).description}")
+            return
+        click.echo(exp_run_command(load_recipe(name, recipes_dir), data_path))
+    except ParamsError as err:
+        raise click.ClickException(str(err)) from None
 
 
 @main.command("classify-cv")

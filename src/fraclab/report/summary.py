@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from fraclab.recipes import REAL_DATA_MIN_CLASSIFY_PX, REAL_DATA_MIN_DETECT_PX
 from fraclab.report.facts import Facts
 
 
@@ -100,8 +101,6 @@ def _includes_chance(entry: dict[str, Any]) -> bool:
 FAILED_MAP50 = 0.1
 #: Above this ECE after scaling a backbone's probabilities are reported as not calibrated.
 ECE_LIMIT = 0.05
-#: Settings below these sizes cannot show a fracture in a real radiograph.
-REAL_DATA_MIN_CLASSIFY_PX, REAL_DATA_MIN_DETECT_PX = 128, 320
 
 
 def failed_sizes(facts: Facts) -> list[str]:

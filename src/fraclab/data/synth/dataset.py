@@ -94,6 +94,11 @@ def data_yaml_text(config: SynthConfig) -> str:
     )
 
 
+def is_synthetic_dataset(root: Path) -> bool:
+    """Whether ``root`` was written by :func:`generate_dataset` (it holds ``synth.json``)."""
+    return (Path(root) / "synth.json").is_file()
+
+
 def provenance(config: SynthConfig) -> dict[str, object]:
     """What ``synth.json`` holds: the generator version and the full config."""
     return {"generator": GENERATOR_VERSION, "config": dataclasses.asdict(config)}
