@@ -94,13 +94,19 @@ def uncovered(files: set[Path], deps: list[str], project: Path = PROJECT_ROOT) -
             and not any(f == d or f.startswith(d.rstrip("/") + "/") for d in deps)]
 
 
+#: Every stage runs the project's own ``src/`` (a queued experiment's copy, not the
+#: workspace an editable install points at; tests/test_queue.py).
+STAGE_PREFIX = ["PYTHONPATH=src", "fraclab"]
+
+
 def stage_commands(dvc_yaml: dict) -> dict[str, tuple[str, list[str]]]:
     """Stage name -> (the `fraclab` subcommand it runs, its deps)."""
     result = {}
     for name, stage in dvc_yaml["stages"].items():
         words = stage["cmd"].split()
-        assert words[0] == "fraclab", f"stage {name} does not run fraclab: {stage['cmd']}"
-        result[name] = (words[1], [d for d in stage.get("deps", []) if isinstance(d, str)])
+        assert words[:2] == STAGE_PREFIX, (
+            f"stage {name} does not run `{' '.join(STAGE_PREFIX)}`: {stage['cmd']}")
+        result[name] = (words[2], [d for d in stage.get("deps", []) if isinstance(d, str)])
     return result
 
 
