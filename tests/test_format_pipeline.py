@@ -3,9 +3,13 @@
 from __future__ import annotations
 
 import json
+import os
 import shutil
+import subprocess
+import time
 from pathlib import Path
 
+import psutil  # installed with ultralytics
 import pytest
 import yaml
 from format_fixtures import (
@@ -14,7 +18,7 @@ from format_fixtures import (
     build_grazpedwri,
     build_mura,
 )
-from project_shell import run
+from project_shell import BIN, run
 
 pytestmark = pytest.mark.slow
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
@@ -39,8 +43,8 @@ def tiny(params: dict) -> dict:
     return params
 
 
-@pytest.mark.parametrize("fmt", sorted(BUILDERS))
-def test_dvc_repro_runs_every_stage_on_each_format(tmp_path, fmt):
+def format_project(tmp_path: Path, fmt: str, **detect) -> Path:
+    """A committed DVC project of the tiny settings on format ``fmt``'s fixture."""
     root = tmp_path / "project"
     root.mkdir()
     for name in ("dvc.yaml", "params.yaml", ".dvcignore", ".gitignore"):
@@ -48,6 +52,7 @@ def test_dvc_repro_runs_every_stage_on_each_format(tmp_path, fmt):
     (root / "src").symlink_to(PROJECT_ROOT / "src")
     shutil.copytree(PROJECT_ROOT / "benchmarks" / "noise", root / "benchmarks" / "noise")
     params = tiny(yaml.safe_load((root / "params.yaml").read_text()))
+    params["detect"].update(detect)
     (root / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
     BUILDERS[fmt](root / "data")
     run(["git", "init", "-q"], root)
@@ -56,7 +61,12 @@ def test_dvc_repro_runs_every_stage_on_each_format(tmp_path, fmt):
     run(["dvc", "add", "-q", "data"], root)
     run(["git", "add", "-A"], root)
     run(["git", "commit", "-qm", "tiny project"], root)
+    return root
 
+
+@pytest.mark.parametrize("fmt", sorted(BUILDERS))
+def test_dvc_repro_runs_every_stage_on_each_format(tmp_path, fmt):
+    root = format_project(tmp_path, fmt)
     run(["dvc", "repro"], root)
     data = json.loads((root / "metrics" / "data.json").read_text())
     assert data["dataset"]["format"] == fmt and data["groups_spanning_splits"] == 0
@@ -65,3 +75,44 @@ def test_dvc_repro_runs_every_stage_on_each_format(tmp_path, fmt):
     prepared = json.loads((root / "artifacts" / "prepared" / "prepared.json").read_text())
     assert prepared["has_boxes"] is (fmt in ("fracatlas", "grazpedwri"))
     assert "didn't change" in run(["dvc", "repro"], root)
+
+
+def _detect_running(sizes: tuple[str, ...]) -> set[str]:
+    running = set()
+    for process in psutil.process_iter(["cmdline"]):
+        line = " ".join(process.info["cmdline"] or [])
+        running |= {s for s in sizes if f"fraclab detect --size {s}" in line}
+    return running
+
+
+def test_detect_sizes_run_side_by_side_with_wait_for_lock(tmp_path):
+    """`dvc --wait-for-lock repro -s detect@S`, one per size at once (one per GPU on a GPU
+    box): DVC releases its lock while a stage's command runs, each size trains in its own
+    folders, and each gives what it gives alone."""
+    root = format_project(tmp_path, "fracatlas", sizes=["n", "s"])
+    run(["dvc", "repro", "prepare"], root)
+    env = {**os.environ, "PATH": f"{BIN}{os.pathsep}{os.environ['PATH']}"}
+    sizes = ("n", "s")
+    processes = [subprocess.Popen(["dvc", "--wait-for-lock", "repro", "-s", f"detect@{s}"],
+                                  cwd=root, env=env, stdout=subprocess.PIPE,
+                                  stderr=subprocess.STDOUT, text=True) for s in sizes]
+    together = False
+    while any(p.poll() is None for p in processes):
+        together = together or _detect_running(sizes) == set(sizes)
+        time.sleep(0.2)
+    logs = [p.communicate()[0] for p in processes]
+    assert [p.returncode for p in processes] == [0, 0], logs
+    assert together, "the two detect stages never trained at the same time"
+    side_by_side = {s: _timeless(root / f"metrics/detect/{s}.json") for s in sizes}
+    run(["dvc", "repro", "--force", "-s", "detect@n"], root)  # alone
+    assert _timeless(root / "metrics/detect/n.json") == side_by_side["n"]
+    status = run(["dvc", "status", "detect@n", "detect@s"], root)
+    assert "up to date" in status, status
+
+
+def _timeless(path: Path) -> dict:
+    metrics = json.loads(path.read_text())
+    metrics.pop("wall_seconds")
+    metrics["training"] = {k: v for k, v in metrics["training"].items()
+                           if "second" not in k and "time" not in k}
+    return metrics
