@@ -1,0 +1,170 @@
+"""Saliency scores against boxes, their baselines, and Grad-CAM through Captum."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+import torch
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from torch import nn
+
+from fraclab.classify.backbones import build_backbone
+from fraclab.data.images import letterbox
+from fraclab.evaluate.saliency import (
+    box_centre_map,
+    box_mask,
+    centre_prior_map,
+    energy_in_boxes,
+    otsu_iou,
+    otsu_threshold,
+    pointing_hit,
+    rank_correlation,
+    uniform_random_map,
+)
+from fraclab.explain.gradcam import (
+    cascading_randomisation,
+    from_letterbox,
+    grad_cam,
+    output_sides,
+    stage_names,
+    target_layer,
+)
+
+# --- scores --------------------------------------------------------------------------------
+
+
+def test_box_mask_counts_pixel_centres():
+    mask = box_mask((10, 20), [(2, 3, 6, 5)])
+    assert mask.sum() == 4 * 2 and mask[3, 2] and mask[4, 5] and not mask[5, 5]
+    assert box_mask((10, 20), [(2, 3, 6, 5)], grow=1).sum() == 6 * 4
+    with pytest.raises(ValueError, match="x2 > x1"):
+        box_mask((4, 4), [(3, 0, 1, 2)])
+
+
+def test_pointing_hit_with_and_without_tolerance():
+    saliency = np.zeros((50, 50))
+    saliency[10, 30] = 1.0  # row 10, column 30
+    assert pointing_hit(saliency, [(25, 5, 35, 15)], tolerance=0) == 1.0
+    assert pointing_hit(saliency, [(0, 0, 20, 20)], tolerance=0) == 0.0
+    assert pointing_hit(saliency, [(0, 0, 20, 20)], tolerance=11) == 1.0  # 10.5 px away
+    assert math.isnan(pointing_hit(saliency, []))
+
+
+def test_energy_is_the_positive_share_inside():
+    saliency = np.ones((10, 10))
+    assert energy_in_boxes(saliency, [(0, 0, 5, 5)]) == pytest.approx(0.25)
+    saliency[:5, :5] = -3  # negative evidence inside counts as none
+    assert energy_in_boxes(saliency, [(0, 0, 5, 5)]) == 0.0
+    assert math.isnan(energy_in_boxes(-np.ones((4, 4)), [(0, 0, 2, 2)]))
+
+
+def test_otsu_iou_is_one_for_a_map_that_is_the_box():
+    truth = [(5, 10, 15, 30)]
+    saliency = box_mask((40, 40), truth).astype(float) * 0.8 + 0.1
+    assert otsu_iou(saliency, truth) == 1.0
+    assert otsu_iou(saliency, [(20, 0, 40, 10)]) == 0.0
+
+
+@given(st.floats(0.05, 0.95), st.integers(100, 2000))
+@settings(max_examples=25, deadline=None)
+def test_otsu_splits_two_separated_modes(low_share, n):
+    rng = np.random.default_rng(n)
+    k = max(1, int(low_share * n))
+    values = np.concatenate([rng.normal(0, 0.05, k), rng.normal(5, 0.05, n - k)])
+    cut = otsu_threshold(values)
+    assert values[:k].max() < cut <= values[k:].min() + 1e-9
+
+
+def test_baselines_are_what_they_say():
+    rng = np.random.default_rng(0)
+    random_map = uniform_random_map((30, 40), rng)
+    assert random_map.shape == (30, 40) and 0 <= random_map.min() and random_map.max() < 1
+    centre = centre_prior_map((30, 40))
+    assert np.unravel_index(np.argmax(centre), centre.shape) in {(14, 19), (14, 20), (15, 19),
+                                                                 (15, 20)}
+    assert pointing_hit(centre, [(15, 10, 25, 20)]) == 1.0
+    box = (30, 5, 38, 11)
+    assert pointing_hit(box_centre_map((30, 40), box), [box], tolerance=0) == 1.0
+
+
+def test_rank_correlation():
+    a = np.arange(12.0).reshape(3, 4)
+    assert rank_correlation(a, a ** 3) == pytest.approx(1.0)
+    assert rank_correlation(a, -a) == pytest.approx(-1.0)
+    assert math.isnan(rank_correlation(a, np.ones_like(a)))
+
+
+# --- Grad-CAM ------------------------------------------------------------------------------
+
+
+class RegionLogit(nn.Module):
+    """logit = sign x the sum of a 1x1 convolution's output: Grad-CAM of ``feat`` is then
+    proportional to the input's channel mean, with the sign of the logit's weight."""
+
+    def __init__(self, sign: float) -> None:
+        super().__init__()
+        self.feat = nn.Conv2d(3, 1, 1, bias=False)
+        nn.init.constant_(self.feat.weight, 1 / 3)
+        self.sign = sign
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.sign * self.feat(x).sum(dim=(1, 2, 3)).unsqueeze(1)
+
+
+@pytest.mark.parametrize("sign", [1.0, -1.0])
+def test_grad_cam_points_at_the_evidence_and_keeps_its_sign(sign):
+    x = torch.zeros(2, 3, 32, 32)
+    x[0, :, 5:8, 20:23] = 1.0
+    x[1, :, 25:28, 2:5] = 1.0
+    maps = grad_cam(RegionLogit(sign), "feat", x)
+    assert maps.shape == (2, 32, 32)
+    extreme = np.argmax(maps[0]) if sign > 0 else np.argmin(maps[0])
+    assert pointing_hit(sign * maps[0], [(20, 5, 23, 8)], tolerance=0) == 1.0
+    assert np.unravel_index(extreme, (32, 32))[0] in range(5, 8)
+    assert (maps.min() < 0) == (sign < 0)
+
+
+def test_from_letterbox_puts_a_spot_back_where_it_was():
+    original = np.zeros((60, 120), dtype=np.uint8)  # height 60, width 120
+    original[40:50, 90:100] = 255
+    from PIL import Image
+
+    boxed = letterbox(Image.fromarray(original), 64).astype(float)
+    back = from_letterbox(boxed, width=120, height=60)
+    assert back.shape == (60, 120)
+    row, col = np.unravel_index(np.argmax(back), back.shape)
+    assert 38 <= row <= 51 and 88 <= col <= 101
+
+
+@pytest.mark.parametrize("backbone", ["resnet18", "mobilenet_v3_small", "efficientnet_b0"])
+def test_the_chosen_layer_is_the_deepest_at_least_8_px_across(backbone):
+    model, _ = build_backbone(backbone)
+    for size in (64, 128):
+        name = target_layer(model, backbone, size)
+        names = stage_names(model, backbone)
+        sides = output_sides(model, names, size)
+        assert sides[name] >= 8
+        deeper = names[names.index(name) + 1:]
+        assert all(sides[n] < 8 for n in deeper), (size, sides)
+    assert target_layer(model, "resnet18" if backbone == "resnet18" else backbone, 64,
+                        override=names[0]) == names[0]
+    with pytest.raises(ValueError, match="has no module"):
+        target_layer(model, backbone, 64, override="nope")
+    if backbone == "resnet18":
+        assert target_layer(model, backbone, 64) == "layer2"
+        assert target_layer(model, backbone, 128) == "layer3"
+
+
+def test_cascading_randomisation_leaves_the_model_and_changes_the_maps():
+    torch.manual_seed(0)
+    model, _ = build_backbone("resnet18")
+    before = {k: v.clone() for k, v in model.state_dict().items()}
+    x = torch.randn(2, 3, 64, 64)
+    curve = cascading_randomisation(model, "resnet18", "layer2", x, rank_correlation)
+    assert [name for name, _ in curve] == ["fc", "layer4", "layer3", "layer2", "layer1"]
+    assert all(-1 <= value <= 1 for _, value in curve)
+    assert curve[-1][1] < 0.99
+    assert all(torch.equal(before[k], v) for k, v in model.state_dict().items())
