@@ -3,10 +3,12 @@ tells training noise (another seed, another thread count) from a real regression
 
 from __future__ import annotations
 
+import csv
 import json
 import os
 import re
 import shutil
+import statistics
 import subprocess
 from pathlib import Path
 
@@ -62,6 +64,17 @@ def test_repro_runs_every_stage_learns_and_is_deterministic(project):
     located = json.loads((project / "metrics/detect/n.json").read_text())
     assert located["training"]["epochs_trained"] == 8
     assert not list((project / "artifacts/prepared").rglob("*.cache"))
+    # Where the classifier looks: nearer the fractures than a random map, every score
+    # recomputable from the per-image file, and maps that change with the model.
+    explained = json.loads((project / f"metrics/explain/{BACKBONE}.json").read_text())
+    looks = explained["scores"]
+    assert looks["gradcam"]["pointing"]["value"] > looks["random"]["pointing"]["value"]
+    assert explained["sanity"]["passed"], explained["sanity"]
+    with (project / f"artifacts/explain/{BACKBONE}/scores.csv").open() as handle:
+        rows = list(csv.DictReader(handle))
+    for name in ("gradcam_pointing", "detector_iou", "centre_energy"):
+        value = looks[name.split("_")[0]][name.split("_")[1]]["value"]
+        assert statistics.fmean(float(r[name]) for r in rows) == pytest.approx(value), name
     operating = json.loads((project / f"metrics/threshold/{BACKBONE}.json").read_text())
     assert 0 < operating["youden"]["test"]["sensitivity"]["value"] <= 1
     # Every declared plot renders: `dvc plots show` finds the files and the fields.
@@ -72,7 +85,8 @@ def test_repro_runs_every_stage_learns_and_is_deterministic(project):
                  f"threshold/{BACKBONE}/operating_points.csv",
                  "detect/n/val_map.csv", "detect/n/ap50_per_class.csv", "detect/n/pr_test.csv",
                  "report/roc_oof.csv", "report/threshold_f1.csv", "report/classify_val_loss.csv",
-                 "report/detect_ap50.csv", "report/detect_samples.png"):
+                 "report/detect_ap50.csv", "report/detect_samples.png",
+                 f"explain/{BACKBONE}/sanity.csv"):
         assert plots["data"][f"plots/{name}"], name
     summary = json.loads((project / "metrics/summary.json").read_text())
     assert summary["best_backbone"] == BACKBONE
@@ -86,6 +100,8 @@ def test_repro_runs_every_stage_learns_and_is_deterministic(project):
              f"calibrate@{BACKBONE}": (f"artifacts/calibrate/{BACKBONE}/test.csv",
                                       f"metrics/calibrate/{BACKBONE}.json"),
              f"threshold@{BACKBONE}": (f"metrics/threshold/{BACKBONE}.json",),
+             f"explain@{BACKBONE}": (f"metrics/explain/{BACKBONE}.json",
+                                    f"artifacts/explain/{BACKBONE}/scores.csv"),
              "report": ("metrics/summary.json", "plots/report/roc_oof.csv"),
              "bundle": ("model/model.json", "model/MODEL_CARD.md")}
     first = {p: (project / p).read_bytes() for paths in rerun.values() for p in paths}

@@ -22,7 +22,7 @@ from fraclab.report.fmt import value_ci
 from fraclab.report.stage import run_report
 
 SECTIONS = ["Run facts", "Classification", "Calibration", "Operating points", "Localisation",
-            "Limitations", "Use the model"]
+            "Where the classifiers look", "Limitations", "Use the model"]
 
 
 def report(root: Path) -> dict:
@@ -293,3 +293,50 @@ def test_results_that_cannot_carry_a_conclusion_are_flagged_and_stated(project, 
 def test_a_study_that_supports_its_conclusions_has_no_flags(project):
     summary = json.loads((project / "metrics" / "summary.json").read_text())
     assert "cannot_conclude" not in summary or "test_auroc" not in summary["cannot_conclude"]
+
+
+def _explain_metrics(pointing: float, low: float, passed: bool) -> dict:
+    def entry(value: float, ci_low: float | None = None) -> dict:
+        low_ = value - 0.05 if ci_low is None else ci_low
+        return {"value": value, "ci_low": low_, "ci_high": value + 0.05, "n": 40}
+
+    scores = {name: {"pointing": entry(v), "energy": entry(v / 2), "iou": entry(v / 3)}
+              for name, v in (("random", 0.1), ("centre", 0.3), ("detector", 0.7))}
+    scores["gradcam"] = {"pointing": entry(pointing, low), "energy": entry(0.4),
+                         "iou": entry(0.3)}
+    return {"layer": "layer2", "tolerance_px": 4.0, "images_with_boxes": 40,
+            "detector": "yolov8n", "operating_point": "youden", "scores": scores,
+            "agreement_with_detector": {"images": 12, "share": 0.75},
+            "sanity": {"curve": [{"randomised": "fc", "rank_correlation": 0.2},
+                                 {"randomised": "layer4", "rank_correlation": 0.9 - passed}],
+                       "max_rank_correlation": 0.5, "passed": passed}}
+
+
+def test_explanations_section_and_its_limitations(project, tmp_path):
+    root = variant(project, tmp_path, backbones=("alpha", "beta"))
+    (root / "metrics" / "explain").mkdir()
+    for backbone, m in (("alpha", _explain_metrics(0.8, 0.7, True)),
+                        ("beta", _explain_metrics(0.35, 0.25, False))):
+        (root / "metrics" / "explain" / f"{backbone}.json").write_text(json.dumps(m))
+    report(root)
+    text = (root / "report" / "report.md").read_text()
+    section = text[text.index("Where the classifiers look"):text.index("Limitations")]
+    assert "| alpha | Grad-CAM (ensemble) | 0.800 (0.700–0.850) |" in section
+    assert "| alpha | centre prior | 0.300 (0.250–0.350) |" in section
+    assert "| alpha | 0.75 | 12 | -0.10 | passed |" in section
+    assert "| beta | 0.75 | 12 | 0.90 | FAILED |" in section
+    assert (root / "report" / "figures" / "explain_sanity.png").is_file()
+    limits = text[text.index("Limitations"):]
+    assert "beta's Grad-CAM maps failed the randomisation sanity check" in limits
+    assert "alpha's Grad-CAM" not in limits
+    # A map that passes the sanity check but points no better than the centre prior.
+    (root / "metrics" / "explain" / "alpha.json").write_text(
+        json.dumps(_explain_metrics(0.33, 0.2, True)))
+    report(root)
+    limits = (root / "report" / "report.md").read_text().split("Limitations")[-1]
+    assert "alpha's Grad-CAM does not point at fractures reliably better" in limits
+
+
+def test_explain_not_run_is_said(project):
+    text = (project / "report" / "report.md").read_text()
+    assert "The explain stage has not run for these backbones" in text

@@ -168,3 +168,56 @@ def test_cascading_randomisation_leaves_the_model_and_changes_the_maps():
     assert all(-1 <= value <= 1 for _, value in curve)
     assert curve[-1][1] < 0.99
     assert all(torch.equal(before[k], v) for k, v in model.state_dict().items())
+
+
+# --- the stage's pure parts ----------------------------------------------------------------
+
+
+def _image(index: int, boxes, group: str = "g", site: str = "wrist"):
+    from fraclab.artifacts import ManifestImage
+
+    return ManifestImage(index=index, image_id=f"im{index}", source_path="", split="test",
+                         group=group, label=1, boxes=tuple(boxes), width=40, height=30,
+                         site=site)
+
+
+def test_score_rows_and_their_summary_recompute():
+    from fraclab.explain.stage import agreement, per_site, score_rows, summarise
+
+    images = [_image(k, [(5 + k, 5, 15 + k, 12)], group=f"p{k // 2}",
+                     site="wrist" if k % 2 else "elbow") for k in range(6)]
+    maps = []
+    for image in images:
+        saliency = np.zeros((30, 40))
+        x1, y1, _, _ = image.boxes[0]
+        saliency[int(y1) + 2, int(x1) + 2] = 1.0  # the maximum inside the box
+        maps.append(saliency)
+    predicted = [[(0, 20, 6, 29)]] * 3 + [[]] * 3  # the detector misses, then finds nothing
+    rows = score_rows(images, maps, predicted, tolerance=0.0, seed=0)
+    assert [r["gradcam_pointing"] for r in rows] == [1.0] * 6
+    assert [r["detector_pointing"] for r in rows] == [0.0] * 6
+    assert rows[0]["gradcam_energy"] == 1.0
+    # Same seed, same baseline maps; another seed, another random map.
+    assert score_rows(images, maps, predicted, 0.0, 0) == rows
+    summary = summarise(rows, n_boot=200, seed=0)
+    assert summary["gradcam"]["pointing"]["value"] == 1.0
+    random_mean = np.mean([r["random_energy"] for r in rows])
+    assert summary["random"]["energy"]["value"] == pytest.approx(random_mean)
+    assert summary["random"]["energy"]["ci_low"] <= random_mean <= summary["random"][
+        "energy"]["ci_high"]
+    assert set(per_site(rows)) == {"wrist", "elbow"}
+    assert per_site(rows)["wrist"]["images"] == 3
+    shared = agreement(maps, predicted, [True, False, True, True, True, True], 0.0)
+    assert shared == {"images": 2, "share": 0.0}  # positives with a detector box: 0 and 2
+
+
+def test_best_detector_follows_the_report_rule(tmp_path):
+    import json as json_
+
+    from fraclab.explain.stage import best_detector
+
+    for size, value in (("n", 0.2), ("s", 0.3)):
+        (tmp_path / f"{size}.json").write_text(json_.dumps({"val": {"map50_95": value}}))
+    (tmp_path / "m.json").write_text(json_.dumps({"skipped": True}))
+    assert best_detector(tmp_path, ["n", "s", "m"]) == "s"
+    assert best_detector(tmp_path, ["m"]) is None

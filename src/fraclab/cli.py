@@ -81,6 +81,26 @@ def prepare(params_file: Path, out_dir: Path, metrics_file: Path, plots_dir: Pat
 
 
 @main.command()
+@click.option("--backbone", required=True, help="One of classify.backbones.")
+@click.option("--params", "params_file", type=click.Path(path_type=Path),
+              default="params.yaml", show_default=True)
+def explain(backbone: str, params_file: Path) -> None:
+    """Grad-CAM of BACKBONE's fold models on the test split, scored against the true boxes."""
+    from fraclab.artifacts import ArtifactError
+    from fraclab.explain.stage import run_explain
+    from fraclab.params import ExplainParams, ParamsError, load_params, section
+
+    try:
+        params = load_params(params_file)
+        if backbone not in params["classify"]["backbones"]:
+            raise ParamsError(f"params.yaml: {backbone!r} is not in classify.backbones")
+        run_explain(backbone, params, section(ExplainParams, params, "explain"), Path("."),
+                    log=click.echo)
+    except (ArtifactError, ParamsError, FileNotFoundError, ValueError) as err:
+        raise click.ClickException(str(err)) from None
+
+
+@main.command()
 @click.argument("name", required=False)
 @click.option("--data", "data_path", default=None,
               help="Dataset root to point data.path at (relative to the project root).")

@@ -371,6 +371,31 @@ class BundleParams:
             check_yolo_size(self.detector)
 
 
+@dataclasses.dataclass(frozen=True)
+class ExplainParams:
+    """The `explain:` section: Grad-CAM maps scored against the true boxes."""
+
+    min_side: int = 8  # the map's layer: the deepest stage at least this many pixels across
+    layers: dict = dataclasses.field(default_factory=dict)  # backbone -> module name override
+    tolerance_px: float = 4.0  # pointing game: pixels of the original image around a box
+    n_boot: int = 1000  # grouped bootstrap resamples for the score intervals
+    sanity_images: int = 16  # test images with boxes in the randomisation check
+    sanity_max_correlation: float = 0.5  # passed: fully randomised maps correlate below this
+    n_plot_images: int = 6  # test images with boxes drawn with their maps
+
+    def __post_init__(self) -> None:
+        if self.min_side < 1 or self.tolerance_px < 0 or self.n_plot_images < 0:
+            raise ValueError("need min_side >= 1, tolerance_px >= 0 and n_plot_images >= 0")
+        if self.n_boot < 100 or self.sanity_images < 1:
+            raise ValueError("need n_boot >= 100 and sanity_images >= 1")
+        if not -1 < self.sanity_max_correlation <= 1:
+            raise ValueError("sanity_max_correlation must be in (-1, 1]")
+        if not isinstance(self.layers, dict) or not all(
+                isinstance(k, str) and isinstance(v, str) for k, v in self.layers.items()):
+            raise ValueError("layers maps a backbone name to a module name, e.g. "
+                             "{resnet18: layer3}")
+
+
 def check_threads(value: object) -> None:
     """Raise ValueError unless ``value`` is ``"auto"`` or an integer >= 1 (torch CPU threads)."""
     if value != "auto" and (not isinstance(value, int) or isinstance(value, bool) or value < 1):

@@ -127,6 +127,7 @@ class Facts:
     detect: dict[str, dict[str, Any]]  # sizes whose metrics file exists
     detect_missing: list[str] = field(default_factory=list)  # sizes without a metrics file
     seeds: dict[str, Any] | None = None  # seed_spread() of the committed sweep, if it applies
+    explain: dict[str, dict[str, Any]] = field(default_factory=dict)  # backbones explained
 
     @property
     def has_boxes(self) -> bool:
@@ -182,4 +183,6 @@ def load_facts(root: Path, params: dict[str, Any]) -> Facts:
                    for b in backbones},
         sizes=sizes, detect=detect, detect_missing=missing,
         seeds=seed_spread(root / SEED_SPREAD_FILE, params),
+        explain={b: read_json(root / "metrics" / "explain" / f"{b}.json") for b in backbones
+                 if (root / "metrics" / "explain" / f"{b}.json").is_file()},
     )

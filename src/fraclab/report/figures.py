@@ -188,8 +188,10 @@ def detect_training(epochs: dict[str, Curve]) -> bytes:
     return png_bytes(fig)
 
 
-def samples(images: list[Path], title: str) -> bytes:
-    """Drawn test images (the detect stage's) in a grid, with the colour key in the title."""
+def samples(images: list[Path], title: str,
+            key: str = "green: true box and class; red: predicted box, class and confidence"
+            ) -> bytes:
+    """Drawn test images (a stage's) in a grid, with the colour key in the title."""
     from PIL import Image
 
     columns = min(3, len(images))
@@ -203,6 +205,24 @@ def samples(images: list[Path], title: str) -> bytes:
         with Image.open(path) as image:
             ax.imshow(np.asarray(image.convert("RGB")))
         ax.set_title(path.stem, fontsize=8)
-    fig.suptitle(f"{title}\ngreen: true box and class; red: predicted box, class and "
-                 "confidence", fontsize=10)
+    fig.suptitle(f"{title}\n{key}", fontsize=10)
+    return png_bytes(fig)
+
+
+def sanity_curves(curves: dict[str, list[tuple[str, float]]], limit: float) -> bytes:
+    """Rank correlation of each backbone's Grad-CAM with its trained model's as blocks are
+    re-initialised from the output down, and the pass line."""
+    fig, ax = plt.subplots(figsize=(6.4, 3.6), constrained_layout=True)
+    for backbone, curve in curves.items():
+        ax.plot(range(len(curve)), [v for _, v in curve], marker="o", label=backbone)
+    longest = max(curves.values(), key=len)
+    ax.set_xticks(range(len(longest)), [f"+{n}" for n, _ in longest], rotation=30,
+                  fontsize=8)
+    ax.axhline(limit, color="grey", linestyle="--", linewidth=1,
+               label=f"pass: below {limit:g} when all are random")
+    ax.axhline(0, color="black", linewidth=0.5)
+    ax.set_ylim(-1, 1)
+    ax.set_xlabel("blocks re-initialised (cumulative, output first)")
+    ax.set_ylabel("Spearman vs trained maps")
+    ax.legend(fontsize=8)
     return png_bytes(fig)

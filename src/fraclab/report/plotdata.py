@@ -73,3 +73,9 @@ def detect_samples(facts: Facts, size: str, limit: int = 6) -> list[Path]:
     """The first ``limit`` drawn test images of ``size`` (the detect stage chose them)."""
     folder = facts.path("plots", "detect", size, "test_images")
     return sorted(folder.glob("*.png"))[:limit] if folder.is_dir() else []
+
+
+def explain_samples(facts: Facts, backbone: str, limit: int = 6) -> list[Path]:
+    """The first ``limit`` heat maps the explain stage drew for ``backbone``."""
+    folder = facts.path("plots", "explain", backbone, "heatmaps")
+    return sorted(folder.glob("*.png"))[:limit] if folder.is_dir() else []

@@ -1,8 +1,8 @@
-"""The seven sections of the report, built from :class:`~fraclab.report.facts.Facts`.
+"""The eight sections of the report, built from :class:`~fraclab.report.facts.Facts`.
 
-Order: run facts, classification, calibration, operating points, localisation, limitations,
-use the model. Every number is formatted from a metrics file; figures come from
-:mod:`fraclab.report.figures`.
+Order: run facts, classification, calibration, operating points, localisation, where the
+classifiers look, limitations, use the model. Every number is formatted from a metrics
+file; figures come from :mod:`fraclab.report.figures`.
 """
 
 from __future__ import annotations
@@ -438,7 +438,80 @@ def localisation(facts: Facts) -> Section:
     return Section("Localisation", blocks)
 
 
-# 7. Use the model (after the limitations) --------------------------------------------
+# 6. Where the classifiers look ---------------------------------------------------------
+
+MAP_TITLES = {"gradcam": "Grad-CAM (ensemble)", "random": "uniform random map",
+              "centre": "centre prior", "detector": "detector's top box"}
+
+
+def explanations(facts: Facts) -> Section:
+    title = "Where the classifiers look"
+    done = {b: m for b, m in facts.explain.items() if not m.get("skipped")}
+    if not facts.explain:
+        return Section(title, [Paragraph("The explain stage has not run for these backbones "
+                                         "(`dvc repro` runs it after threshold and detect).")])
+    if not done:
+        reason = next(iter(facts.explain.values())).get("reason", "no boxes")
+        return Section(title, [Paragraph(sentence(reason))])
+    first = next(iter(done.values()))
+    layers = ", ".join(f"{b}: {m['layer']}" for b, m in done.items())
+    min_side = facts.params.get("explain", {}).get("min_side", 8)
+    rows = []
+    for backbone, m in done.items():
+        for name, scores in m["scores"].items():
+            rows.append((backbone, MAP_TITLES.get(name, name),
+                         *(value_ci(scores[k]) for k in ("pointing", "energy", "iou"))))
+    blocks: list = [Table(
+        "Grad-CAM against the true fracture boxes (test images with boxes)",
+        ("backbone", "map", "pointing game", "energy in boxes", "IoU (Otsu)"), tuple(rows),
+        note=f"Per backbone, the mean of its fold models' raw Grad-CAM maps at the deepest "
+             f"stage at least {min_side} px across ({layers}), mapped back to "
+             f"the original image; {first['images_with_boxes']} test images with boxes. "
+             f"Pointing game: the map's maximum lies within {first['tolerance_px']:g} px of "
+             "a true box. Energy: the share of positive attribution inside the boxes. IoU: "
+             "the map above its Otsu threshold against the union of boxes. The random map "
+             "and the centre prior are what chance and 'fractures are near the middle' "
+             "score for these box sizes; the detector's top box is the reference. "
+             + CI_NOTE)]
+    rows = []
+    for backbone, m in done.items():
+        a, sanity = m["agreement_with_detector"], m["sanity"]
+        curve = sanity["curve"]
+        rows.append((backbone, num(a["share"], 2), str(a["images"]),
+                     num(curve[-1]["rank_correlation"], 2) if curve else "n/a",
+                     "passed" if sanity["passed"] else "FAILED"))
+    blocks.append(Table(
+        "Agreement with the detector, and the randomisation sanity check",
+        ("backbone", "map maximum in a detector box", "images", "rank correlation, all "
+         "random", "sanity check"), tuple(rows),
+        note=f"Agreement: among test images the classifier calls fractured "
+             f"({first['operating_point']} operating point) and where "
+             f"{first['detector'] or 'the detector'} predicts a box. Sanity check (Adebayo "
+             "et al. 2018): one fold model's blocks are re-initialised from the output down; "
+             "maps that do not change with the model explain nothing. It passes when the "
+             f"fully randomised maps rank-correlate below "
+             f"{first['sanity']['max_rank_correlation']:g} with the trained ones."))
+    curves = {b: [(c["randomised"], c["rank_correlation"]) for c in m["sanity"]["curve"]]
+              for b, m in done.items() if m["sanity"]["curve"]}
+    if curves:
+        blocks.append(Figure("explain_sanity", "Cascading randomisation: how far each "
+                             "backbone's maps move as its blocks are re-initialised.",
+                             figures.sanity_curves(curves,
+                                                   first["sanity"]["max_rank_correlation"]),
+                             alt="Rank correlation per randomisation step"))
+    backbone = max(done, key=lambda b: facts.classify[b]["oof_pooled"]["auroc"]["value"])
+    images = plotdata.explain_samples(facts, backbone)
+    if images:
+        blocks.append(Figure("explain_heatmaps", f"Grad-CAM of {backbone} on test images "
+                             "with true boxes, drawn only where the decision is positive.",
+                             figures.samples(images, f"{backbone}: where it looks",
+                                             key="colour: positive Grad-CAM; green: true "
+                                                 "box; red: the detector's top box"),
+                             alt=f"Grad-CAM heat maps of {backbone}"))
+    return Section(title, blocks)
+
+
+# 8. Use the model (after the limitations) --------------------------------------------
 
 def use_the_model(facts: Facts) -> Section:
     """Where the bundle of these models and its model card are (the bundle stage, which runs
@@ -454,7 +527,7 @@ def use_the_model(facts: Facts) -> Section:
         link=("model/MODEL_CARD.md", "../model/MODEL_CARD.md"))])
 
 
-# 6. Limitations, and the whole document ------------------------------------------------
+# 7. Limitations, and the whole document ------------------------------------------------
 
 def build_document(facts: Facts, comparisons: list[dict[str, Any]]) -> Document:
     """The whole report."""
@@ -465,7 +538,7 @@ def build_document(facts: Facts, comparisons: list[dict[str, Any]]) -> Document:
                  f"on {dataset.get('path', '?')} ({facts.data['images']} images). Built by "
                  "`fraclab report` from the files under metrics/ and plots/.",
         sections=[run_facts(facts), classification(facts, comparisons), calibration(facts),
-                  operating_points(facts), localisation(facts),
+                  operating_points(facts), localisation(facts), explanations(facts),
                   Section("Limitations", [Bullets(tuple(limitations(facts)))]),
                   use_the_model(facts)],
     )

@@ -250,6 +250,23 @@ def limitations(facts: Facts) -> list[str]:
             items.append(f"YOLOv8{size}: only {m['test'].get('boxes')} test boxes; per-class "
                          "AP rests on a handful of boxes per class.")
             break
+    for backbone, m in facts.explain.items():
+        if m.get("skipped"):
+            continue
+        scores = m["scores"]
+        looks, chance = scores["gradcam"]["pointing"], scores["random"]["pointing"]
+        centre = scores["centre"]["pointing"]
+        if not m["sanity"]["passed"]:
+            items.append(f"{backbone}'s Grad-CAM maps failed the randomisation sanity check "
+                         "(they barely change when the model's weights are re-initialised): "
+                         "they show the image, not what the model uses.")
+        elif looks.get("ci_low") is not None and looks["ci_low"] <= max(
+                chance["value"] or 0, centre["value"] or 0):
+            items.append(f"{backbone}'s Grad-CAM does not point at fractures reliably better "
+                         f"than chance or a centre prior (pointing game {looks['value']:.2f}, "
+                         f"interval from {looks['ci_low']:.2f}; random {chance['value']:.2f}, "
+                         f"centre {centre['value']:.2f}): its maps are not evidence of where "
+                         "it found a fracture.")
     if data.get("skipped"):
         items.append(f"{data['skipped']} unreadable input file(s) were skipped "
                      "(data.on_bad: skip); they are listed in metrics/data.json.")
