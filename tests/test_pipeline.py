@@ -183,6 +183,36 @@ def test_predict_reproduces_the_study_test_ensemble_and_ultralytics_boxes(projec
     assert first.probability == pytest.approx(float(rows[0]["probability"]), abs=1e-6)
 
 
+def test_predict_explain_gives_the_maps_the_explain_stage_scored(project, tmp_path):
+    """`predict --explain` on the study's test images: the same ensemble Grad-CAM that the
+    explain stage scored against the boxes (same models, layer, decoding and mapping)."""
+    from fraclab.artifacts import read_manifest
+    from fraclab.evaluate.saliency import energy_in_boxes, pointing_hit
+    from fraclab.predict import Predictor
+
+    explained = json.loads((project / f"metrics/explain/{BACKBONE}.json").read_text())
+    with (project / f"artifacts/explain/{BACKBONE}/scores.csv").open() as handle:
+        scored = {r["image_id"]: r for r in csv.DictReader(handle)}
+    images = [i for i in read_manifest(project / "artifacts/prepared/manifest.csv")
+              if i.image_id in scored][:12]
+    predictor = Predictor.load(project / "model")
+    predictions = predictor.predict([project / i.source_path for i in images], explain=True)
+    for image, prediction in zip(images, predictions, strict=True):
+        assert prediction.saliency.shape == (image.height, image.width)
+        row = scored[image.image_id]
+        assert pointing_hit(prediction.saliency, image.boxes, explained["tolerance_px"]) == \
+            float(row["gradcam_pointing"]), image.image_id
+        assert energy_in_boxes(prediction.saliency, image.boxes) == pytest.approx(
+            float(row["gradcam_energy"]), abs=1e-6)
+    out = tmp_path / "explained"
+    result = _predict(project, *(i.source_path for i in images[:3]), "--model", "model",
+                      "--out", str(out), "--explain")
+    assert result.returncode == 0, result.stderr
+    assert len(list((out / "explain").glob("*.png"))) == 3
+    detail = [json.loads(line) for line in (out / "predictions.jsonl").open()]
+    assert all(len(d["saliency_peak"]) == 2 for d in detail)
+
+
 def test_predict_same_radiograph_in_every_encoding(project, tmp_path):
     """8-bit PNG, 16-bit PNG, RGB, DICOM (MONOCHROME2, and MONOCHROME1 inverted) decode to
     the same 8-bit pixels, so the same probability; JPEG is lossy: close, not equal."""

@@ -303,17 +303,21 @@ def bundle(params_file: Path, out_dir: Path) -> None:
 @click.option("--device", default="auto", show_default=True, help="auto, cpu, cuda or mps.")
 @click.option("--batch-size", type=click.IntRange(1), default=32, show_default=True)
 @click.option("--no-overlays", is_flag=True, help="Skip overlays/ and the page's thumbnails.")
+@click.option("--explain", is_flag=True,
+              help="Also write explain/: the fold models' Grad-CAM where the decision is "
+                   "positive (and saliency_peak in predictions.jsonl).")
 @click.option("--quiet", is_flag=True, help="No progress bar.")
 def predict(inputs: tuple[str, ...], model_dir: Path, out_dir: Path,
             operating_point: str | None, device: str, batch_size: int, no_overlays: bool,
-            quiet: bool) -> None:
+            explain: bool, quiet: bool) -> None:
     """Calibrated fracture probability, decision and boxes for every INPUT (files, folders,
     globs; PNG, JPEG, BMP, TIFF, 16-bit PNG, DICOM). Exit 0: all predicted; 1: some inputs
     failed (their rows say why); 2: usage error."""
     from fraclab.predict.cli import run_predict
 
     raise SystemExit(run_predict(inputs, model_dir, out_dir, operating_point, device,
-                                 batch_size, overlays=not no_overlays, quiet=quiet))
+                                 batch_size, overlays=not no_overlays, explain=explain,
+                                 quiet=quiet))
 
 
 @main.command("check-metrics")

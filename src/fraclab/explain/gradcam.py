@@ -87,6 +87,19 @@ def grad_cam(model: nn.Module, layer_name: str, inputs: torch.Tensor) -> np.ndar
     return maps[:, 0].double().cpu().numpy()
 
 
+def ensemble_maps(models: Sequence[nn.Module], layer_name: str, pixels: np.ndarray,
+                  inputs: Callable[[np.ndarray], torch.Tensor], batch: int = 32) -> np.ndarray:
+    """The mean over ``models`` of their raw Grad-CAM maps of uint8 images ``pixels`` (N, S,
+    S), in the same letterboxed frame; ``inputs`` turns a uint8 batch into the models' input
+    (``fraclab.classify.train.InputPipeline``)."""
+    total = np.zeros(pixels.shape, dtype=np.float64)
+    for model in models:
+        for start in range(0, len(pixels), batch):
+            chunk = np.asarray(pixels[start:start + batch])
+            total[start:start + len(chunk)] += grad_cam(model, layer_name, inputs(chunk))
+    return total / len(models)
+
+
 def from_letterbox(saliency: np.ndarray, width: int, height: int) -> np.ndarray:
     """A map over a letterboxed square (``fraclab.data.images.letterbox``) back on the
     original ``height`` x ``width`` image: the padding cut off, the rest resized bilinearly."""

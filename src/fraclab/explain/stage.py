@@ -32,7 +32,12 @@ from fraclab.evaluate.saliency import (
     rank_correlation,
     uniform_random_map,
 )
-from fraclab.explain.gradcam import cascading_randomisation, from_letterbox, grad_cam, target_layer
+from fraclab.explain.gradcam import (
+    cascading_randomisation,
+    ensemble_maps,
+    from_letterbox,
+    target_layer,
+)
 from fraclab.io import atomic_directory, atomic_write_json
 from fraclab.params import ExplainParams
 
@@ -143,27 +148,6 @@ def _fold_models(backbone: str, weights_dir: Path) -> list[tuple[str, torch.nn.M
     return models
 
 
-def _inputs(pixels: np.ndarray) -> torch.Tensor:
-    from fraclab.classify.backbones import IMAGENET_MEAN, IMAGENET_STD
-
-    x = torch.from_numpy(np.ascontiguousarray(pixels)).float().div(255).unsqueeze(1)
-    x = x.expand(-1, 3, -1, -1)
-    mean = torch.tensor(IMAGENET_MEAN).view(1, 3, 1, 1)
-    std = torch.tensor(IMAGENET_STD).view(1, 3, 1, 1)
-    return (x - mean) / std
-
-
-def ensemble_maps(models: Sequence[tuple[str, torch.nn.Module]], layer: str,
-                  pixels: np.ndarray, batch: int = 32) -> np.ndarray:
-    """The mean over fold models of their raw Grad-CAM maps, (N, S, S), letterboxed frame."""
-    total = np.zeros(pixels.shape, dtype=np.float64)
-    for _, model in models:
-        for start in range(0, len(pixels), batch):
-            chunk = pixels[start:start + batch]
-            total[start:start + len(chunk)] += grad_cam(model, layer, _inputs(chunk))
-    return total / len(models)
-
-
 def best_detector(metrics_dir: Path, sizes: Sequence[str]) -> str | None:
     """The size the report calls best: highest validation mAP@0.5:0.95 among sizes that
     trained (ties: the first in ``sizes``); None if none did."""
@@ -220,7 +204,11 @@ def run_explain(backbone: str, params: dict[str, Any], cfg: ExplainParams, root:
     pixels = np.load(root / "artifacts/prepared/images.npy", mmap_mode="r")
     log(f"explain {backbone}: Grad-CAM at {layer}, {len(models)} fold models, "
         f"{len(test)} test images ({len(boxed)} with boxes)")
-    letterboxed = ensemble_maps(models, layer, pixels[[i.index for i in test]])
+    from fraclab.classify.train import InputPipeline
+
+    inputs = InputPipeline(torch.device("cpu"), channels_last=False)
+    letterboxed = ensemble_maps([m for _, m in models], layer, pixels[[i.index for i in test]],
+                                inputs)
     maps = [from_letterbox(m, i.width, i.height) for m, i in zip(letterboxed, test, strict=True)]
 
     detect = params.get("detect") or {}
@@ -246,7 +234,7 @@ def run_explain(backbone: str, params: dict[str, Any], cfg: ExplainParams, root:
 
     sanity_images = boxed[:cfg.sanity_images]
     curve = cascading_randomisation(
-        models[0][1], backbone, layer, _inputs(pixels[[i.index for i in sanity_images]]),
+        models[0][1], backbone, layer, inputs(pixels[[i.index for i in sanity_images]]),
         rank_correlation, seed=seed)
     final = curve[-1][1]
     metrics = {

@@ -18,7 +18,7 @@ OK, SOME_FAILED, USAGE = 0, 1, 2
 
 def run_predict(arguments: tuple[str, ...], model_dir: Path, out_dir: Path,
                 operating_point: str | None, device: str, batch_size: int, *,
-                overlays: bool = True, quiet: bool = False) -> int:
+                overlays: bool = True, explain: bool = False, quiet: bool = False) -> int:
     """The whole command; returns its exit code. Usage errors print one line, no traceback."""
     from tqdm import tqdm
 
@@ -40,10 +40,11 @@ def run_predict(arguments: tuple[str, ...], model_dir: Path, out_dir: Path,
     except (BundleError, RuntimeError) as err:
         return usage(str(err))
     loaded = time.perf_counter()
-    writer = OutputWriter(out_dir, overlays=overlays)
+    writer = OutputWriter(out_dir, overlays=overlays, explain=explain)
     failed = 0
     for prediction in tqdm(predictor.predict(paths, batch_size, operating_point,
-                                             keep_images=overlays),
+                                             keep_images=overlays or explain,
+                                             explain=explain),
                            total=len(paths), disable=quiet, desc="predict", unit="image"):
         writer.write(prediction)
         failed += prediction.status != "ok"
@@ -52,6 +53,7 @@ def run_predict(arguments: tuple[str, ...], model_dir: Path, out_dir: Path,
         "arguments": list(arguments), "inputs": len(paths), "failed": failed,
         "model": str(model_dir), "bundle_sha256": sha256_file(model_dir / MANIFEST),
         "operating_point": operating_point or predictor.default_point,
+        "explain": explain,
         "device": str(predictor.device), "batch_size": batch_size,
         "versions": {"fraclab": metadata.version("fraclab"),
                      "python": platform.python_version()},

@@ -19,6 +19,8 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
 from fraclab.predict.predictor import Prediction
 
 IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".dcm", ".dicom"}
@@ -56,7 +58,7 @@ def csv_row(p: Prediction) -> dict[str, Any]:
 class OutputWriter:
     """Writes each prediction as it comes (nothing is held but the index's rows)."""
 
-    def __init__(self, out_dir: Path, overlays: bool = True) -> None:
+    def __init__(self, out_dir: Path, overlays: bool = True, explain: bool = False) -> None:
         self.out_dir = out_dir
         out_dir.mkdir(parents=True, exist_ok=True)
         self._csv_file = (out_dir / "predictions.csv").open("w", newline="")
@@ -66,6 +68,9 @@ class OutputWriter:
         self.overlays = overlays
         if overlays:
             (out_dir / "overlays").mkdir(exist_ok=True)
+        self.explain = explain
+        if explain:
+            (out_dir / "explain").mkdir(exist_ok=True)
         self.rows: list[tuple[Prediction, str]] = []
         self.count = 0
 
@@ -77,6 +82,9 @@ class OutputWriter:
             name = f"{self.count:05d}_{Path(prediction.source).stem}.png"
             draw_overlay(prediction).save(self.out_dir / "overlays" / name)
             overlay = f"overlays/{name}"
+        if self.explain and prediction.saliency is not None:
+            name = f"{self.count:05d}_{Path(prediction.source).stem}.png"
+            draw_explanation(prediction).save(self.out_dir / "explain" / name)
         # Kept for index.html without its pixels, so memory stays flat.
         self.rows.append((dataclasses.replace(prediction, image=None), overlay))
         self.count += 1
@@ -108,6 +116,31 @@ def draw_overlay(prediction: Prediction, side: int = 512) -> Any:
     draw.rectangle([0, 0, image.width, 16], fill=(0, 0, 0))
     draw.text((4, 2), f"{verdict}  p = {prediction.probability:.3f} "
                       f"({prediction.operating_point})", fill=(255, 255, 0))
+    return image
+
+
+def draw_explanation(prediction: Prediction, side: int = 512) -> Any:
+    """The image with the ensemble's positive Grad-CAM blended in where the decision is
+    positive (a negative decision shows the image and says so), and the boxes."""
+    from PIL import Image, ImageDraw
+
+    from fraclab.data.images import full_resolution_gray
+    from fraclab.explain.figures import overlay
+
+    gray = (prediction.image if prediction.image is not None
+            else np.asarray(full_resolution_gray(Path(prediction.source))))
+    image = overlay(gray, prediction.saliency, bool(prediction.decision))
+    scale = side / max(image.size)
+    image = image.resize((max(1, round(image.width * scale)), max(1, round(image.height * scale))),
+                         Image.Resampling.BILINEAR)
+    draw = ImageDraw.Draw(image)
+    for b in prediction.boxes:
+        draw.rectangle([b.x1 * scale, b.y1 * scale, b.x2 * scale, b.y2 * scale],
+                       outline=(255, 64, 64), width=2)
+    caption = ("FRACTURE: Grad-CAM drawn" if prediction.decision
+               else "no fracture: map not drawn")
+    draw.rectangle([0, 0, image.width, 16], fill=(0, 0, 0))
+    draw.text((4, 2), f"{caption}  p = {prediction.probability:.3f}", fill=(255, 255, 0))
     return image
 
 

@@ -57,6 +57,16 @@ class Prediction:
     # The decoded full-resolution 8-bit grayscale, only with ``predict(keep_images=True)``
     # (for overlays without decoding again); never serialised.
     image: np.ndarray | None = field(default=None, repr=False, compare=False)
+    # The ensemble's raw Grad-CAM on the original pixels, only with ``predict(explain=True)``.
+    saliency: np.ndarray | None = field(default=None, repr=False, compare=False)
+
+    @property
+    def saliency_peak(self) -> tuple[int, int] | None:
+        """(x, y) of the map's maximum in the original image's pixels."""
+        if self.saliency is None:
+            return None
+        row, col = np.unravel_index(int(np.argmax(self.saliency)), self.saliency.shape)
+        return int(col), int(row)
 
     @property
     def fold_sd(self) -> float | None:
@@ -71,7 +81,9 @@ class Prediction:
                 "fold_max": max(p) if p else None, "fold_probabilities": list(p),
                 "operating_point": self.operating_point, "decision": self.decision,
                 "decisions": self.decisions,
-                "boxes": [vars(b) for b in self.boxes]}
+                "boxes": [vars(b) for b in self.boxes],
+                **({"saliency_peak": list(self.saliency_peak)} if self.saliency is not None
+                   else {})}
 
 
 @dataclass
@@ -139,12 +151,14 @@ class Predictor:
 
     def predict(self, inputs: Iterable[Input], batch_size: int = 32,
                 operating_point: str | None = None, *,
-                keep_images: bool = False) -> Iterator[Prediction]:
+                keep_images: bool = False, explain: bool = False) -> Iterator[Prediction]:
         """One :class:`Prediction` per input, in order, ``batch_size`` images at a time
         (memory stays flat however many there are). An input that cannot be read gives a
         prediction with ``status == "error"`` and the reason; it never stops the others.
         Each file is read once (see :func:`fraclab.data.images.decode_views`); with
-        ``keep_images`` each prediction carries its decoded grayscale (``image``).
+        ``keep_images`` each prediction carries its decoded grayscale (``image``); with
+        ``explain``, the fold models' mean raw Grad-CAM on the original pixels (``saliency``;
+        the layer: :func:`fraclab.explain.gradcam.target_layer` at the bundle's image size).
         """
         point = operating_point or self.default_point
         if point not in self.operating_points:
@@ -154,10 +168,10 @@ class Predictor:
         for item in inputs:
             batch.append(self._decode(item, keep_images))
             if len(batch) == batch_size:
-                yield from self._run(batch, point, keep_images)
+                yield from self._run(batch, point, keep_images, explain)
                 batch = []
         if batch:
-            yield from self._run(batch, point, keep_images)
+            yield from self._run(batch, point, keep_images, explain)
 
     def _decode(self, item: Input, keep_image: bool) -> _Decoded | Prediction:
         from PIL import Image
@@ -182,7 +196,7 @@ class Predictor:
         return _Decoded(str(path), pixels, gray, width, height)
 
     def _run(self, batch: list[_Decoded | Prediction], point: str,
-             keep_images: bool) -> list[Prediction]:
+             keep_images: bool, explain: bool = False) -> list[Prediction]:
         from fraclab.classify.train import predict_logits
 
         good = [b for b in batch if isinstance(b, _Decoded)]
@@ -193,6 +207,7 @@ class Predictor:
                 logits = predict_logits(model, pixels, np.arange(len(good)), self.inputs)
                 probs[k] = self._expit(fold.slope * logits + fold.intercept)
         boxes = self._detect([b.gray for b in good]) if self.detector and good else None
+        maps = self._explain(good) if explain and good else [None] * len(good)
         out, j = [], 0
         for item in batch:
             if isinstance(item, Prediction):
@@ -207,9 +222,18 @@ class Predictor:
                                   operating_point=point, decision=decisions[point],
                                   decisions=decisions,
                                   boxes=boxes[j] if boxes is not None else (),
-                                  image=item.gray if keep_images else None))
+                                  image=item.gray if keep_images else None,
+                                  saliency=maps[j]))
             j += 1
         return out
+
+    def _explain(self, good: list[_Decoded]) -> list[np.ndarray]:
+        from fraclab.explain.gradcam import ensemble_maps, from_letterbox, target_layer
+
+        layer = target_layer(self.models[0], self.backbone, self.image_size)
+        maps = ensemble_maps(self.models, layer, np.stack([b.pixels for b in good]),
+                             self.inputs)
+        return [from_letterbox(m, b.width, b.height) for m, b in zip(maps, good, strict=True)]
 
     def _detect(self, grays: list[np.ndarray]) -> list[tuple[Box, ...]]:
         spec = self.detector_spec
