@@ -2,7 +2,17 @@
 
 from pathlib import Path
 
-from fraclab.params import ClassifyParams, DataParams, DetectParams, load_params, section
+import pytest
+
+from fraclab.params import (
+    ClassifyParams,
+    DataParams,
+    DetectParams,
+    ExplainParams,
+    ParamsError,
+    load_params,
+    section,
+)
 
 
 def test_values_dvc_writes_unquoted_keep_their_type(tmp_path: Path) -> None:
@@ -32,3 +42,12 @@ def test_committed_classify_params_equal_the_defaults() -> None:
 def test_committed_detect_params_equal_the_defaults() -> None:
     params = load_params(Path(__file__).parents[1] / "params.yaml")
     assert section(DetectParams, params, "detect") == DetectParams()
+
+
+def test_committed_explain_params_equal_the_defaults() -> None:
+    params = load_params(Path(__file__).resolve().parents[1] / "params.yaml")
+    assert section(ExplainParams, params, "explain") == ExplainParams()
+    for bad in ({"tolerance_px": -1}, {"layers": {"resnet18": 3}}, {"sanity_images": 0},
+                {"sanity_max_correlation": 1.5}):
+        with pytest.raises(ParamsError):
+            section(ExplainParams, {"explain": bad}, "explain")
