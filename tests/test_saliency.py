@@ -29,6 +29,7 @@ from fraclab.explain.gradcam import (
     from_letterbox,
     grad_cam,
     output_sides,
+    randomisation_blocks,
     stage_names,
     target_layer,
 )
@@ -158,16 +159,93 @@ def test_the_chosen_layer_is_the_deepest_at_least_8_px_across(backbone):
         assert target_layer(model, backbone, 128) == "layer3"
 
 
-def test_cascading_randomisation_leaves_the_model_and_changes_the_maps():
+def test_grad_cam_equals_the_hand_computation():
+    """For logit = s * sum(conv(x)) with a 1x1 convolution of weights 1/3, the gradient at
+    every position of the layer's single channel is s, so alpha = s and the map is
+    s * (the channel mean of x)."""
+    x = torch.rand(3, 3, 16, 16, generator=torch.Generator().manual_seed(0))
+    for sign in (2.0, -0.5):
+        maps = grad_cam(RegionLogit(sign), "feat", x)
+        np.testing.assert_allclose(maps, sign * x.mean(dim=1).double().numpy(), rtol=1e-5)
+
+
+class ToyNet(nn.Module):
+    def __init__(self) -> None:
+        super().__init__()
+        self.stem = nn.Sequential(nn.Conv2d(3, 8, 3, padding=1), nn.ReLU())
+        self.feat = nn.Sequential(nn.Conv2d(8, 8, 3, padding=1), nn.ReLU())
+        self.head = nn.Linear(8, 1)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.head(self.feat(self.stem(x)).amax(dim=(2, 3)))
+
+
+def _patch_images(n: int, seed: int) -> tuple[torch.Tensor, torch.Tensor, list]:
+    """Noise images, half with a bright 3x3 patch (the label) at a random place."""
+    rng = np.random.default_rng(seed)
+    x = rng.normal(0, 0.1, (n, 1, 16, 16))
+    y = np.arange(n) % 2
+    boxes = []
+    for k in range(n):
+        row, col = rng.integers(1, 12, 2)
+        if y[k]:
+            x[k, 0, row:row + 3, col:col + 3] += 1.0
+        boxes.append([(col, row, col + 3, row + 3)])
+    x = torch.from_numpy(x).float().expand(-1, 3, -1, -1).contiguous()
+    return x, torch.from_numpy(y).float(), boxes
+
+
+def _trained_toy() -> ToyNet:
     torch.manual_seed(0)
+    model = ToyNet()
+    optimiser = torch.optim.Adam(model.parameters(), lr=0.01)
+    for step in range(150):
+        x, y, _ = _patch_images(32, step)
+        loss = nn.functional.binary_cross_entropy_with_logits(model(x).squeeze(1), y)
+        optimiser.zero_grad()
+        loss.backward()
+        optimiser.step()
+    return model.eval()
+
+
+def test_a_trained_toy_model_points_at_the_patch_and_passes_the_sanity_check():
+    model = _trained_toy()
+    x, y, boxes = _patch_images(40, 999)
+    positive = [k for k in range(len(x)) if y[k] == 1]
+    maps = grad_cam(model, "feat", x[positive])
+    hits = [pointing_hit(m, boxes[k], tolerance=0) for m, k in zip(maps, positive, strict=True)]
+    assert np.mean(hits) == 1.0
+    curve = cascading_randomisation(model, ["head", "feat", "stem"],
+                                    lambda m: grad_cam(m, "feat", x[positive]),
+                                    rank_correlation)
+    assert [name for name, _ in curve] == ["head", "feat", "stem"]
+    assert curve[-1][1] < 0.5  # the maps move with the model
+    assert all(torch.equal(a, b) for a, b in zip(model.state_dict().values(),
+                                                 _trained_toy().state_dict().values(),
+                                                 strict=True))
+
+
+def test_a_map_that_ignores_the_model_fails_the_sanity_check():
+    """An edge filter of the input looks plausible and never changes with the weights."""
+    model = _trained_toy()
+    x, _, _ = _patch_images(8, 5)
+
+    def edges(_model: nn.Module) -> np.ndarray:
+        gray = x.mean(dim=1).numpy()
+        return np.abs(np.diff(gray, axis=2, prepend=0)) + np.abs(np.diff(gray, axis=1,
+                                                                          prepend=0))
+
+    curve = cascading_randomisation(model, ["head", "feat", "stem"], edges, rank_correlation)
+    assert all(value == pytest.approx(1.0) for _, value in curve)
+
+
+def test_backbone_blocks_go_from_the_head_down():
     model, _ = build_backbone("resnet18")
-    before = {k: v.clone() for k, v in model.state_dict().items()}
-    x = torch.randn(2, 3, 64, 64)
-    curve = cascading_randomisation(model, "resnet18", "layer2", x, rank_correlation)
-    assert [name for name, _ in curve] == ["fc", "layer4", "layer3", "layer2", "layer1"]
-    assert all(-1 <= value <= 1 for _, value in curve)
-    assert curve[-1][1] < 0.99
-    assert all(torch.equal(before[k], v) for k, v in model.state_dict().items())
+    assert randomisation_blocks(model, "resnet18") == ["fc", "layer4", "layer3", "layer2",
+                                                       "layer1"]
+    model, _ = build_backbone("mobilenet_v3_small")
+    blocks = randomisation_blocks(model, "mobilenet_v3_small")
+    assert blocks[0] == "classifier" and blocks[1] == "features.12" and blocks[-1] == "features.0"
 
 
 # --- the stage's pure parts ----------------------------------------------------------------

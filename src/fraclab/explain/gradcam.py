@@ -120,24 +120,31 @@ def _reinitialise(module: nn.Module, generator_seed: int) -> None:
             child.reset_parameters()
 
 
-def cascading_randomisation(model: nn.Module, backbone: str, layer_name: str,
-                            inputs: torch.Tensor,
+_HEADS = {"resnet18": "fc", "mobilenet_v3_small": "classifier",
+          "efficientnet_b0": "classifier"}
+
+
+def randomisation_blocks(model: nn.Module, backbone: str) -> list[str]:
+    """``backbone``'s blocks from the output down: the head, then its stages deepest first."""
+    return [_HEADS[backbone], *reversed(stage_names(model, backbone))]
+
+
+def cascading_randomisation(model: nn.Module, blocks: Sequence[str],
+                            saliency: Callable[[nn.Module], np.ndarray],
                             compare: Callable[[np.ndarray, np.ndarray], float],
                             seed: int = 0) -> list[tuple[str, float]]:
-    """Re-initialise the model's blocks from the output down (head, then each stage, deepest
-    first), one more each step, and after each step compare the maps with the trained
-    model's by ``compare`` (mean over images). Returns ``[(block re-initialised, score),
-    ...]`` in cascade order. The model itself is left unchanged."""
-    trained = grad_cam(model, layer_name, inputs)
+    """Re-initialise ``blocks`` of a copy of ``model`` one more at a time, in the order given
+    (output first), and after each step compare ``saliency(copy)`` with ``saliency(model)``
+    image by image with ``compare``. Returns ``[(block, mean score), ...]``; ``model`` itself
+    is left unchanged. A map that does not move as the weights go explains nothing (Adebayo
+    et al. 2018)."""
+    trained = saliency(model)
     randomised = copy.deepcopy(model)
-    head = {"resnet18": "fc", "mobilenet_v3_small": "classifier",
-            "efficientnet_b0": "classifier"}[backbone]
-    blocks = [head, *reversed(stage_names(model, backbone))]
     modules = dict(randomised.named_modules())
     curve = []
     for step, name in enumerate(blocks):
         _reinitialise(modules[name], seed + step)
-        maps = grad_cam(randomised, layer_name, inputs)
+        maps = saliency(randomised)
         curve.append((name, float(np.nanmean([compare(a, b) for a, b in
                                               zip(trained, maps, strict=True)]))))
     return curve

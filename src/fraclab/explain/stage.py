@@ -36,6 +36,8 @@ from fraclab.explain.gradcam import (
     cascading_randomisation,
     ensemble_maps,
     from_letterbox,
+    grad_cam,
+    randomisation_blocks,
     target_layer,
 )
 from fraclab.io import atomic_directory, atomic_write_json
@@ -233,9 +235,10 @@ def run_explain(backbone: str, params: dict[str, Any], cfg: ExplainParams, root:
         row["positive_decision"] = int(positive[where[image.image_id]])
 
     sanity_images = boxed[:cfg.sanity_images]
+    sanity_inputs = inputs(pixels[[i.index for i in sanity_images]])
     curve = cascading_randomisation(
-        models[0][1], backbone, layer, inputs(pixels[[i.index for i in sanity_images]]),
-        rank_correlation, seed=seed)
+        models[0][1], randomisation_blocks(models[0][1], backbone),
+        lambda model: grad_cam(model, layer, sanity_inputs), rank_correlation, seed=seed)
     final = curve[-1][1]
     metrics = {
         "backbone": backbone, "seed": seed, "layer": layer, "fold_models": len(models),
