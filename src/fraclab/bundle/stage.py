@@ -77,6 +77,14 @@ def _detector(src: Path, dest: Path, size: str) -> dict[str, Any]:
             "model_yaml": f"detector/yolov8{size}.yaml"}
 
 
+def _explain_layer(root: Path, backbone: str) -> dict[str, str]:
+    """``{"explain_layer": NAME}``: the layer the explain stage took its Grad-CAM at, so
+    `predict --explain` draws the maps the study scored ({} when explain did not run)."""
+    path = root / "metrics" / "explain" / f"{backbone}.json"
+    layer = _json(path).get("layer") if path.is_file() else None
+    return {"explain_layer": layer} if layer else {}
+
+
 def run_bundle(root: Path, params: dict[str, Any], out_dir: Path,
                log: Callable[[str], None] = print) -> dict[str, Any]:
     """Write the bundle of the study under ``root`` to ``out_dir``; returns its manifest."""
@@ -142,6 +150,7 @@ def run_bundle(root: Path, params: dict[str, Any], out_dir: Path,
                 "operating_points": {label: p["test"]["threshold"]
                                      for label, p in points.items()},
                 "default_operating_point": cfg.operating_point,
+                **_explain_layer(root, backbone),
             },
             "detector": detector,
             "inputs": "image files (PNG, JPEG, BMP, TIFF, 16-bit PNG) or DICOM, any size; "

@@ -157,8 +157,9 @@ class Predictor:
         prediction with ``status == "error"`` and the reason; it never stops the others.
         Each file is read once (see :func:`fraclab.data.images.decode_views`); with
         ``keep_images`` each prediction carries its decoded grayscale (``image``); with
-        ``explain``, the fold models' mean raw Grad-CAM on the original pixels (``saliency``;
-        the layer: :func:`fraclab.explain.gradcam.target_layer` at the bundle's image size).
+        ``explain``, the fold models' mean raw Grad-CAM on the original pixels (``saliency``)
+        at the layer the study's explain stage used (the bundle's ``explain_layer``; else
+        :func:`fraclab.explain.gradcam.target_layer` at the bundle's image size).
         """
         point = operating_point or self.default_point
         if point not in self.operating_points:
@@ -230,7 +231,8 @@ class Predictor:
     def _explain(self, good: list[_Decoded]) -> list[np.ndarray]:
         from fraclab.explain.gradcam import ensemble_maps, from_letterbox, target_layer
 
-        layer = target_layer(self.models[0], self.backbone, self.image_size)
+        layer = (self.manifest["classifier"].get("explain_layer")
+                 or target_layer(self.models[0], self.backbone, self.image_size))
         maps = ensemble_maps(self.models, layer, np.stack([b.pixels for b in good]),
                              self.inputs)
         return [from_letterbox(m, b.width, b.height) for m, b in zip(maps, good, strict=True)]
