@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import math
 
 import numpy as np
@@ -195,7 +196,8 @@ def _patch_images(n: int, seed: int) -> tuple[torch.Tensor, torch.Tensor, list]:
     return x, torch.from_numpy(y).float(), boxes
 
 
-def _trained_toy() -> ToyNet:
+@functools.cache
+def _trained_state() -> dict:
     torch.manual_seed(0)
     model = ToyNet()
     optimiser = torch.optim.Adam(model.parameters(), lr=0.01)
@@ -205,6 +207,12 @@ def _trained_toy() -> ToyNet:
         optimiser.zero_grad()
         loss.backward()
         optimiser.step()
+    return model.state_dict()
+
+
+def _trained_toy() -> ToyNet:
+    model = ToyNet()
+    model.load_state_dict(_trained_state())
     return model.eval()
 
 
