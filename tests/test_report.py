@@ -340,3 +340,22 @@ def test_explanations_section_and_its_limitations(project, tmp_path):
 def test_explain_not_run_is_said(project):
     text = (project / "report" / "report.md").read_text()
     assert "The explain stage has not run for these backbones" in text
+
+
+def test_the_committed_seed_sweeps_apply_to_the_committed_settings():
+    """Else the report silently drops its "SD over seeds" column: a params change that alters
+    what the sweeps measured must come with new sweeps."""
+    from project_shell import load_profile
+
+    from fraclab.params import load_params
+    from fraclab.report.facts import settings_digest
+
+    root = Path(__file__).resolve().parents[1]
+    params = load_params(root / "params.yaml")
+    sweep = json.loads((root / "benchmarks/noise/default.json").read_text())
+    assert sweep["settings_digest"] == settings_digest(params)
+    tiny = json.loads(json.dumps(params))
+    for key, value in load_profile()["params"].items():
+        tiny[key] = {**tiny[key], **value} if isinstance(value, dict) else value
+    sweep = json.loads((root / "benchmarks/noise/tiny.json").read_text())
+    assert sweep["settings_digest"] == settings_digest(tiny)

@@ -30,6 +30,9 @@ PACKAGES = ("torch", "torchvision", "ultralytics", "dvc", "dvclive", "scikit-lea
 SEED_SPREAD_FILE = Path("benchmarks") / "noise" / "default.json"
 #: Params that a seed sweep varies; every other param must match for its spread to apply.
 SWEPT_PARAMS = (("seed",), ("classify", "threads"), ("detect", "threads"))
+# Params that change none of the figures a seed sweep measures (point metrics of classify,
+# calibrate, threshold and detect): resample counts of intervals and the stages downstream.
+UNMEASURED_PARAMS = (("calibrate", "n_boot"), ("explain",), ("bundle",))
 
 
 class ReportInputError(ValueError):
@@ -76,9 +79,10 @@ def numbers(table: dict[str, list[str]], column: str, path: Path) -> np.ndarray:
 
 def settings_digest(params: dict[str, Any]) -> str:
     """:func:`params_digest` of the params without those a seed sweep varies
-    (:data:`SWEPT_PARAMS`): runs with the same digest differ only in training noise."""
+    (:data:`SWEPT_PARAMS`) and those that change nothing it measures
+    (:data:`UNMEASURED_PARAMS`): runs with the same digest differ only in training noise."""
     kept = json.loads(json.dumps(params, default=str))
-    for path in SWEPT_PARAMS:
+    for path in SWEPT_PARAMS + UNMEASURED_PARAMS:
         parent = kept
         for key in path[:-1]:
             parent = parent.get(key) if isinstance(parent, dict) else None
