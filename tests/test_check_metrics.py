@@ -116,6 +116,17 @@ def test_compare_flags_missing_new_and_unreadable():
     assert "`m.json:b`" in markdown_table(rows, "main", show="all")
 
 
+def test_a_file_the_baseline_did_not_have_is_new_not_failed():
+    rules = [Rule(("*",), "higher", abs=0.01)]
+    rows = compare({"old.json": FileNotFoundError("old.json")}, {"old.json": {"a": 1.0}},
+                   rules)
+    assert [(r.metric, r.verdict) for r in rows] == [("old.json:a", NEW)]
+    # The other way round it disappeared: that fails.
+    rows = compare({"old.json": {"a": 1.0}}, {"old.json": FileNotFoundError("old.json")},
+                   rules)
+    assert [r.verdict for r in rows] == [UNREADABLE]
+
+
 def test_flatten_skips_lists_and_nulls():
     assert flatten({"a": {"b": 1, "c": [1, 2], "d": None}, "e": "x"}) == {"a.b": 1, "e": "x"}
 

@@ -75,6 +75,8 @@ def judge(name: str, baseline: Any, now: Any, rule: Rule) -> str:
 
 
 def _file_rows(path: str, old: Any, new: Any, rules: list[Rule]) -> list[Row]:
+    if isinstance(old, FileNotFoundError) and not isinstance(new, Exception):
+        old = {}  # a metrics file the baseline did not have yet: every metric in it is new
     errors = [f"{side}: {type(e).__name__}: {e}" for side, e in (("baseline", old),
                                                                   ("now", new))
               if isinstance(e, Exception)]
