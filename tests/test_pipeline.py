@@ -12,6 +12,7 @@ import statistics
 import subprocess
 from pathlib import Path
 
+import numpy as np
 import pytest
 from project_shell import BIN, PROJECT_ROOT, load_profile, make_project, run
 
@@ -75,6 +76,21 @@ def test_repro_runs_every_stage_learns_and_is_deterministic(project):
     for name in ("gradcam_pointing", "detector_iou", "centre_energy"):
         value = looks[name.split("_")[0]][name.split("_")[1]]["value"]
         assert statistics.fmean(float(r[name]) for r in rows) == pytest.approx(value), name
+    # ... and each image's Grad-CAM score from the raw map the stage saved.
+    from fraclab.artifacts import read_manifest
+    from fraclab.evaluate.saliency import energy_in_boxes
+    from fraclab.explain.gradcam import from_letterbox
+
+    maps = np.load(project / f"artifacts/explain/{BACKBONE}/maps.npy")
+    with (project / f"artifacts/explain/{BACKBONE}/maps.csv").open() as handle:
+        row_of = {r["image_id"]: int(r["row"]) for r in csv.DictReader(handle)}
+    images = {i.image_id: i for i in read_manifest(project / "artifacts/prepared/manifest.csv")}
+    for r in rows[:20]:
+        image = images[r["image_id"]]
+        saliency = from_letterbox(maps[row_of[image.image_id]].astype(np.float64),
+                                  image.width, image.height)
+        assert energy_in_boxes(saliency, image.boxes) == pytest.approx(
+            float(r["gradcam_energy"]), abs=1e-4)
     operating = json.loads((project / f"metrics/threshold/{BACKBONE}.json").read_text())
     assert 0 < operating["youden"]["test"]["sensitivity"]["value"] <= 1
     # Every declared plot renders: `dvc plots show` finds the files and the fields.
@@ -320,11 +336,11 @@ def test_other_rounding_and_another_seed_pass_the_gate(project):
 
 def test_a_real_regression_fails_the_gate(project):
     """A classifier that cannot learn (learning rate 0; one epoch, as more would change
-    nothing) must fail, and not by a hair."""
+    nothing) must fail, and not by a hair. Only its stage runs: the gate reads its metrics."""
     run(["git", "reset", "-q", "--hard"], project)
     run(["dvc", "checkout", "-q", "-f"], project)
-    run(["dvc", "exp", "run", "-n", "frozen", "-S", "classify.lr=0", "-S", "classify.epochs=1"],
-        project)
+    run(["dvc", "exp", "run", "-n", "frozen", "-S", "classify.lr=0", "-S", "classify.epochs=1",
+         f"classify-cv@{BACKBONE}"], project)
     name = f"metrics/classify/{BACKBONE}.json:oof_pooled.auroc.value"
     assert metric(project, name) < PROFILE["floors"][name]
     result = gate(project, "committed-baseline")

@@ -198,7 +198,7 @@ def run_explain(backbone: str, params: dict[str, Any], cfg: ExplainParams, root:
                   "boxes, or its test split no fracture with one)")
         log(f"explain {backbone}: {reason}")
         metrics = {"backbone": backbone, "seed": seed, "skipped": True, "reason": reason}
-        _write(root, backbone, metrics, [], [], [], [], [], [], cfg)
+        _write(root, backbone, metrics, [], [], [], [], np.zeros((0, 0, 0)), [], [], cfg)
         return metrics
     models = _fold_models(backbone, root / f"artifacts/classify/{backbone}/weights")
     layer = target_layer(models[0][1], backbone, image_size, cfg.min_side,
@@ -258,7 +258,8 @@ def run_explain(backbone: str, params: dict[str, Any], cfg: ExplainParams, root:
                    "max_rank_correlation": cfg.sanity_max_correlation,
                    "passed": bool(final < cfg.sanity_max_correlation)},
     }
-    _write(root, backbone, metrics, rows, curve, test, maps, positive, predicted, cfg)
+    _write(root, backbone, metrics, rows, curve, test, maps, letterboxed, positive, predicted,
+           cfg)
     s = metrics["scores"]
     log(f"explain {backbone}: pointing {s['gradcam']['pointing']['value']:.2f} (random "
         f"{s['random']['pointing']['value']:.2f}, centre {s['centre']['pointing']['value']:.2f}),"
@@ -267,12 +268,17 @@ def run_explain(backbone: str, params: dict[str, Any], cfg: ExplainParams, root:
 
 
 def _write(root: Path, backbone: str, metrics: dict, rows: list, curve: list,
-           test: list, maps: list, positive: list, predicted: list,
+           test: list, maps: list, letterboxed: np.ndarray, positive: list, predicted: list,
            cfg: ExplainParams) -> None:
     from fraclab.explain.figures import heatmap_png
 
     with atomic_directory(root / f"artifacts/explain/{backbone}") as tmp:
         (tmp / "scores.csv").write_text(_scores_csv(rows))
+        # The raw ensemble maps (signed, unnormalised) of every test image, in the
+        # letterboxed frame of images.npy; maps.csv names the image of each row.
+        np.save(tmp / "maps.npy", letterboxed.astype(np.float32))
+        (tmp / "maps.csv").write_text("row,image_id\n" + "".join(
+            f"{k},{image.image_id}\n" for k, image in enumerate(test)))
     with atomic_directory(root / f"plots/explain/{backbone}") as tmp:
         lines = ["step,randomised,rank_correlation"] + [
             f"{k},{n},{v!r}" for k, (n, v) in enumerate(curve)]
