@@ -310,12 +310,12 @@ def test_predict_bad_inputs_and_damaged_bundle(project, tmp_path):
 
 
 def test_other_rounding_and_another_seed_pass_the_gate(project):
-    """1 torch thread instead of every core rounds float sums differently, as another CPU
-    does; with another seed too, the run is training noise and the gate must pass. The folds
-    run on the local pool (one process per core), as a user with 1-thread folds would."""
+    """1 torch thread instead of every core rounds the classifier's float sums differently,
+    as another CPU does; with another seed for every stage too, the run is training noise
+    and the gate must pass. The folds run on the local pool (one process per core), as a
+    user with 1-thread folds would."""
     log = run(["dvc", "exp", "run", "-n", "other-rounding", "-S", "seed=1",
-               "-S", "classify.threads=1", "-S", "detect.threads=1"], project,
-              env={"FRACLAB_EXECUTOR": "local"})
+               "-S", "classify.threads=1"], project, env={"FRACLAB_EXECUTOR": "local"})
     assert "(local executor)" in log, log
     assert json.loads((project / f"metrics/classify/{BACKBONE}.json").read_text())[
         "threads"] == 1
