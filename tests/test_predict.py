@@ -49,3 +49,20 @@ def test_inputs_expand_folders_recursively_and_globs_in_order(tmp_path):
                            str(tmp_path / "a.jpg"), str(tmp_path / "missing.png")])
     assert [p.relative_to(tmp_path).as_posix() for p in found] == [
         "b/deep/y.DCM", "b/scan", "b/x.png", "a.jpg", "missing.png"]
+
+
+def test_the_model_card_names_a_class_without_test_boxes():
+    """Real exports have classes with no box in the test split: their AP is null."""
+    from fraclab.bundle.card import _markdown
+
+    detection = {"precision": 0.5, "recall": 0.4, "map50": 0.3, "map50_95": 0.1,
+                 "per_class": {"wrist": {"map50": 0.3}, "elbow": {"map50": None}}}
+    card = {"intended_use": "research", "model": {"classifier": "net"},
+            "training_data": {"dataset": {}, "images": 2, "groups": 2, "splits": {},
+                              "leakage_after_prepare": {}},
+            "evaluation": {"discrimination": {}, "calibration_after": {},
+                           "operating_points_test": {},
+                           "detection": {"val": detection, "test": detection}},
+            "limitations": [], "how_to_run": "fraclab predict"}
+    text = _markdown(card, "net", {"size": "n"})
+    assert "wrist 0.300, elbow n/a" in text

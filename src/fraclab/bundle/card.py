@@ -123,8 +123,9 @@ def _markdown(card: dict[str, Any], backbone: str, detector: dict[str, Any] | No
         for split, d in ev["detection"].items():
             lines.append(f"| {split} | {d['precision']:.3f} | {d['recall']:.3f} | "
                          f"{d['map50']:.3f} | {d['map50_95']:.3f} |")
+        # A class without test boxes has no AP (null in the metrics file).
         lines += ["", "mAP@0.5 per class (test): " + ", ".join(
-            f"{c} {v.get('map50', 0):.3f}"
+            f"{c} " + ("n/a" if v.get("map50") is None else f"{v['map50']:.3f}")
             for c, v in (ev["detection"]["test"].get("per_class") or {}).items())]
     lines += ["", "## Limitations", ""] + [f"- {item}" for item in card["limitations"]]
     lines += ["", "## How to run", "", "```bash", card["how_to_run"], "```", "",
