@@ -96,52 +96,56 @@ class OutputWriter:
         (self.out_dir / "index.html").write_text(index_html(self.rows, self.out_dir, run))
 
 
-def draw_overlay(prediction: Prediction, side: int = 512) -> Any:
-    """The image (grayscale as RGB, longer side ``side``) with its boxes and the decision."""
-    from PIL import Image, ImageDraw
-
+def _gray(prediction: Prediction) -> np.ndarray:
     from fraclab.data.images import full_resolution_gray
 
-    image = (Image.fromarray(prediction.image, mode="L") if prediction.image is not None
-             else full_resolution_gray(Path(prediction.source))).convert("RGB")
+    return (prediction.image if prediction.image is not None
+            else np.asarray(full_resolution_gray(Path(prediction.source))))
+
+
+def _framed(image: Any, prediction: Prediction, side: int, header: str, labels: bool,
+            resample: Any = None) -> Any:
+    """``image`` scaled so its longer side is ``side``, with the prediction's boxes (and
+    their labels) and a one-line ``header``."""
+    from PIL import ImageDraw
+
     scale = side / max(image.size)
-    image = image.resize((max(1, round(image.width * scale)), max(1, round(image.height * scale))))
+    image = image.resize((max(1, round(image.width * scale)), max(1, round(image.height * scale))),
+                         resample)
     draw = ImageDraw.Draw(image)
     for b in prediction.boxes:
         draw.rectangle([b.x1 * scale, b.y1 * scale, b.x2 * scale, b.y2 * scale],
                        outline=(255, 64, 64), width=2)
-        draw.text((b.x1 * scale + 2, b.y1 * scale + 2), f"{b.label} {b.confidence:.2f}",
-                  fill=(255, 64, 64))
-    verdict = "FRACTURE" if prediction.decision else "no fracture"
+        if labels:
+            draw.text((b.x1 * scale + 2, b.y1 * scale + 2), f"{b.label} {b.confidence:.2f}",
+                      fill=(255, 64, 64))
     draw.rectangle([0, 0, image.width, 16], fill=(0, 0, 0))
-    draw.text((4, 2), f"{verdict}  p = {prediction.probability:.3f} "
-                      f"({prediction.operating_point})", fill=(255, 255, 0))
+    draw.text((4, 2), header, fill=(255, 255, 0))
     return image
+
+
+def draw_overlay(prediction: Prediction, side: int = 512) -> Any:
+    """The image (grayscale as RGB, longer side ``side``) with its boxes and the decision."""
+    from PIL import Image
+
+    verdict = "FRACTURE" if prediction.decision else "no fracture"
+    return _framed(Image.fromarray(_gray(prediction), mode="L").convert("RGB"), prediction,
+                   side, f"{verdict}  p = {prediction.probability:.3f} "
+                         f"({prediction.operating_point})", labels=True)
 
 
 def draw_explanation(prediction: Prediction, side: int = 512) -> Any:
     """The image with the ensemble's positive Grad-CAM blended in where the decision is
     positive (a negative decision shows the image and says so), and the boxes."""
-    from PIL import Image, ImageDraw
+    from PIL import Image
 
-    from fraclab.data.images import full_resolution_gray
     from fraclab.explain.figures import overlay
 
-    gray = (prediction.image if prediction.image is not None
-            else np.asarray(full_resolution_gray(Path(prediction.source))))
-    image = overlay(gray, prediction.saliency, bool(prediction.decision))
-    scale = side / max(image.size)
-    image = image.resize((max(1, round(image.width * scale)), max(1, round(image.height * scale))),
-                         Image.Resampling.BILINEAR)
-    draw = ImageDraw.Draw(image)
-    for b in prediction.boxes:
-        draw.rectangle([b.x1 * scale, b.y1 * scale, b.x2 * scale, b.y2 * scale],
-                       outline=(255, 64, 64), width=2)
     caption = ("FRACTURE: Grad-CAM drawn" if prediction.decision
                else "no fracture: map not drawn")
-    draw.rectangle([0, 0, image.width, 16], fill=(0, 0, 0))
-    draw.text((4, 2), f"{caption}  p = {prediction.probability:.3f}", fill=(255, 255, 0))
-    return image
+    return _framed(overlay(_gray(prediction), prediction.saliency, bool(prediction.decision)),
+                   prediction, side, f"{caption}  p = {prediction.probability:.3f}",
+                   labels=False, resample=Image.Resampling.BILINEAR)
 
 
 def index_html(rows: list[tuple[Prediction, str]], out_dir: Path, run: dict[str, Any]) -> str:
