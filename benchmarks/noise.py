@@ -38,7 +38,7 @@ from project_shell import load_profile, make_project, run  # noqa: E402
 from fraclab.gate.compare import flatten  # noqa: E402
 from fraclab.gate.rules import load_rules, rule_for  # noqa: E402
 from fraclab.params import load_params  # noqa: E402
-from fraclab.report.facts import settings_digest  # noqa: E402
+from fraclab.study.facts import settings_digest  # noqa: E402
 
 
 def variants(seeds: list[int], one_thread_seed: int | None) -> dict[str, dict[str, object]]:

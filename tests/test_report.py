@@ -17,9 +17,9 @@ from report_fixtures import build_project, variant
 from fraclab.calibrate.compare import compare_backbones
 from fraclab.cli import main
 from fraclab.report import browser
-from fraclab.report.facts import ReportInputError
 from fraclab.report.fmt import value_ci
 from fraclab.report.stage import run_report
+from fraclab.study.facts import ReportInputError
 
 SECTIONS = ["Run facts", "Classification", "Calibration", "Operating points", "Localisation",
             "Where the classifiers look", "Limitations", "Use the model"]
@@ -210,7 +210,7 @@ def test_threshold_curves_on_the_grid_are_exact():
 
 
 def test_seed_spread_shown_only_for_the_settings_it_was_measured_with(project, tmp_path):
-    from fraclab.report.facts import SEED_SPREAD_FILE, settings_digest
+    from fraclab.study.facts import SEED_SPREAD_FILE, settings_digest
 
     root = variant(project, tmp_path, backbones=("alpha",))
     params = yaml.safe_load((root / "params.yaml").read_text())
@@ -348,7 +348,7 @@ def test_the_committed_seed_sweeps_apply_to_the_committed_settings():
     from project_shell import load_profile
 
     from fraclab.params import load_params
-    from fraclab.report.facts import settings_digest
+    from fraclab.study.facts import settings_digest
 
     root = Path(__file__).resolve().parents[1]
     params = load_params(root / "params.yaml")

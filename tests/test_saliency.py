@@ -264,7 +264,7 @@ def _image(index: int, boxes, group: str = "g", site: str = "wrist"):
 
     return ManifestImage(index=index, image_id=f"im{index}", source_path="", split="test",
                          group=group, label=1, boxes=tuple(boxes), width=40, height=30,
-                         site=site)
+                         site=site, sha1="")
 
 
 def test_score_rows_and_their_summary_recompute():

@@ -31,6 +31,7 @@ class ManifestImage:
     width: int
     height: int
     site: str
+    sha1: str  # of the file's bytes
 
 
 def _pixel_boxes(cell: str, width: int, height: int) -> tuple:
@@ -54,7 +55,8 @@ def read_manifest(path: Path) -> list[ManifestImage]:
                     index=int(row["index"]), image_id=row["image_id"],
                     source_path=row["source_path"], split=row["split"], group=row["group"],
                     label=int(row["label"]), boxes=_pixel_boxes(row["boxes"], width, height),
-                    width=width, height=height, site=row.get("site") or ""))
+                    width=width, height=height, site=row.get("site") or "",
+                    sha1=row["sha1"]))
             except (KeyError, ValueError, TypeError) as err:
                 raise ArtifactError(f"{path}: line {line}: {err!r}") from None
     return images

@@ -101,6 +101,27 @@ def explain(backbone: str, params_file: Path) -> None:
 
 
 @main.command()
+@click.option("--name", required=True, help="An entry of params.yaml: external.")
+@click.option("--params", "params_file", type=click.Path(path_type=Path),
+              default="params.yaml", show_default=True)
+@click.option("--model", "bundle_dir", type=click.Path(path_type=Path), default="model",
+              show_default=True, help="The bundle to score (the bundle stage's model/).")
+def external(name: str, params_file: Path, bundle_dir: Path) -> None:
+    """Score the study's bundle on the labelled dataset external.NAME, beside the test set."""
+    from fraclab.artifacts import ArtifactError
+    from fraclab.external.stage import run_external
+    from fraclab.params import ParamsError, load_params
+
+    try:
+        run_external(name, Path("."), load_params(params_file), bundle_dir=bundle_dir,
+                     out_dir=Path("artifacts") / "external" / name,
+                     metrics_path=Path("metrics") / "external" / f"{name}.json",
+                     plots_dir=Path("plots") / "external" / name, log=click.echo)
+    except (ArtifactError, ParamsError, FileNotFoundError, ValueError) as err:
+        raise click.ClickException(str(err)) from None
+
+
+@main.command()
 @click.argument("name", required=False)
 @click.option("--data", "data_path", default=None,
               help="Dataset root to point data.path at (relative to the project root).")

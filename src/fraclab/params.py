@@ -396,6 +396,44 @@ class ExplainParams:
                              "{resnet18: layer3}")
 
 
+@dataclasses.dataclass(frozen=True)
+class ExternalParams:
+    """One entry of the `external:` mapping: a labelled dataset the study's bundle is scored on."""
+
+    path: str  # dataset root, read by the same importers and checks as `prepare`
+    format: str = "auto"  # as data.format
+    classes: dict = dataclasses.field(default_factory=dict)  # its class -> the detector's
+    on_bad: str = "error"  # error | skip (skipped files are counted in the metrics)
+    recalibrate: bool = False  # also score a Platt map fitted on a seeded half (a variant)
+    n_boot: int = 1000  # grouped bootstrap resamples for every interval
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.path, str) or not self.path:
+            raise ValueError("path (the dataset folder) is required")
+        _choice("on_bad", self.on_bad, ("error", "skip"))
+        if self.n_boot < 100:
+            raise ValueError(f"n_boot must be >= 100, got {self.n_boot}")
+        if not isinstance(self.classes, dict) or not all(
+                isinstance(k, str) and isinstance(v, str) for k, v in self.classes.items()):
+            raise ValueError("classes maps a class name of this dataset to one of the "
+                             "bundle's detector classes, e.g. {fracture: elbow positive}")
+
+
+def external_entry(params: dict[str, Any], name: str) -> ExternalParams:
+    """The `external.<name>` entry of params.yaml, validated."""
+    entries = params.get("external") or {}
+    if not isinstance(entries, dict):
+        raise ParamsError("params.yaml: `external` must be a mapping of name -> "
+                          "{path, format, ...}")
+    if name not in entries:
+        raise ParamsError(f"params.yaml: no `external.{name}` (have: "
+                          f"{', '.join(entries) or 'none'})")
+    key = f"external.{name}"
+    if not isinstance(entries[name], dict) or "path" not in entries[name]:
+        raise ParamsError(f"params.yaml: `{key}` needs at least a `path`")
+    return section(ExternalParams, {key: entries[name]}, key)
+
+
 def check_threads(value: object) -> None:
     """Raise ValueError unless ``value`` is ``"auto"`` or an integer >= 1 (torch CPU threads)."""
     if value != "auto" and (not isinstance(value, int) or isinstance(value, bool) or value < 1):

@@ -1,6 +1,7 @@
 """The model card (Mitchell et al. 2019) of a bundle, as Markdown and as the same data in JSON.
 
-Every number is copied from a metrics file of the study; the limitations are the report's.
+Every number is copied from a metrics file of the study; the limitations are the report's
+(:func:`fraclab.study.summary.limitations`).
 """
 
 from __future__ import annotations
@@ -25,7 +26,7 @@ def _ci(entry: dict[str, Any] | None) -> str:
 
 
 def model_card(root: Path, params: dict[str, Any], manifest: dict[str, Any],
-               summary: dict[str, Any]) -> tuple[str, dict[str, Any]]:
+               summary: dict[str, Any], limitations: list[str]) -> tuple[str, dict[str, Any]]:
     """(Markdown, JSON) of the card for the bundle described by ``manifest``."""
     backbone = manifest["classifier"]["backbone"]
     data = _read(root / "metrics" / "data.json") or {}
@@ -35,7 +36,6 @@ def model_card(root: Path, params: dict[str, Any], manifest: dict[str, Any],
     detector = manifest.get("detector")
     detect = (_read(root / "metrics" / "detect" / f"{detector['size']}.json")
               if detector else None)
-    limitations = _read(root / "report" / "limitations.json") or []
     splits = data.get("splits", {})
     card = {
         "intended_use": INTENDED_USE,

@@ -1,7 +1,8 @@
 """The `bundle` stage: the study's chosen models as one self-contained folder, ``model/``.
 
 Reads what the stages wrote (fold weights, calibration maps, thresholds, the detector's
-best weights, the metrics and the report's limitations) and writes, atomically, a folder
+best weights, the metrics) and makes the study's choices and limitations with
+:mod:`fraclab.study`, as the report does; then writes, atomically, a folder
 that :class:`fraclab.predict.Predictor` loads with nothing else: no repository, no DVC, no
 network. See :mod:`fraclab.predict.bundle` for the layout and the checks.
 """
@@ -21,6 +22,8 @@ from fraclab.io import atomic_directory
 from fraclab.params import params_digest
 from fraclab.predict.bundle import FORMAT, MANIFEST, file_hashes
 from fraclab.runtime import git_revision
+from fraclab.study.facts import load_facts
+from fraclab.study.summary import headline, limitations
 
 PACKAGES = ("torch", "torchvision", "ultralytics", "numpy", "scipy", "pillow", "pydicom")
 
@@ -32,7 +35,7 @@ def _json(path: Path) -> dict[str, Any]:
 
 
 def choose(requested: str, chosen: str | None, valid: list[str], what: str) -> str | None:
-    """``requested`` unless it is ``auto`` (then the report's choice, ``chosen``)."""
+    """``requested`` unless it is ``auto`` (then the study's choice, ``chosen``)."""
     name = chosen if requested == "auto" else requested
     if name is not None and name not in valid:
         raise ValueError(f"bundle.{what}: {name!r} is not one of {', '.join(valid)} "
@@ -91,7 +94,8 @@ def run_bundle(root: Path, params: dict[str, Any], out_dir: Path,
     from fraclab.params import BundleParams, section
 
     cfg = section(BundleParams, params, "bundle")
-    summary = _json(root / "metrics" / "summary.json")
+    facts = load_facts(root, params, external=False)
+    summary = headline(facts)
     backbones = list(params["classify"]["backbones"])
     backbone = choose(cfg.backbone, summary["best_backbone"], backbones, "backbone")
     sizes = list((params.get("detect") or {}).get("sizes", []))
@@ -159,7 +163,7 @@ def run_bundle(root: Path, params: dict[str, Any], out_dir: Path,
                                        "fracture", "decision": "probability >= threshold",
                         "boxes": "label, confidence, x1 y1 x2 y2 in original pixels"},
         }
-        card_md, card_json = model_card(root, params, manifest, summary)
+        card_md, card_json = model_card(root, params, manifest, summary, limitations(facts))
         (tmp / "MODEL_CARD.md").write_text(card_md)
         (tmp / "model_card.json").write_text(json.dumps(card_json, indent=2) + "\n")
         manifest["files"] = file_hashes(tmp)

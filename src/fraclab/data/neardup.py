@@ -59,6 +59,25 @@ def near_duplicate_pairs(hashes: Sequence[str], max_distance: int,
     return sorted(pairs)
 
 
+def near_duplicates_between(query: Sequence[str], reference: Sequence[str], max_distance: int,
+                            chunk: int = 256) -> list[tuple[int, int, int]]:
+    """Every ``(i, j, distance)``: query hash ``i`` within ``max_distance`` bits of reference
+    hash ``j`` (all pairs compared, ``chunk`` query rows at a time), sorted."""
+    a, b = hash_matrix(query), hash_matrix(reference)
+    if not len(a) or not len(b):
+        return []
+    pairs: list[tuple[int, int, int]] = []
+    for start in range(0, len(a), chunk):
+        block = a[start:start + chunk]
+        distance = np.zeros((len(block), len(b)), dtype=np.uint16)
+        for word in range(a.shape[1]):
+            distance += np.bitwise_count(block[:, None, word] ^ b[None, :, word])
+        rows, cols = np.nonzero(distance <= max_distance)
+        pairs += [(start + int(r), int(c), int(distance[r, c]))
+                  for r, c in zip(rows, cols, strict=True)]
+    return sorted(pairs)
+
+
 def union_groups(groups: Sequence[str], pairs: Sequence[tuple[int, int, int]]) -> list[str]:
     """Merge the groups of every linked pair (transitively); a merged group keeps its
     smallest name, so unlinked groups keep theirs."""

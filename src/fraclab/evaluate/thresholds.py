@@ -46,6 +46,7 @@ from typing import Literal
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
+from fraclab.evaluate.bootstrap import grouped_bootstrap_ci
 from fraclab.evaluate.metrics import _check_pair, _require_both_classes
 
 __all__ = [
@@ -56,6 +57,7 @@ __all__ = [
     "criterion_label",
     "ensemble_decision",
     "operating_point",
+    "operating_point_intervals",
     "pseudo_ensemble_scores",
     "threshold_curve",
 ]
@@ -215,6 +217,25 @@ def operating_point(y_true: ArrayLike, y_prob: ArrayLike, threshold: float) -> d
         raise ValueError(f"threshold must be finite, got {threshold!r}")
     _require_both_classes(y, "sensitivity / specificity")
     return _operating_point(y, p, t)
+
+
+def operating_point_intervals(y_true: ArrayLike, y_prob: ArrayLike, groups: ArrayLike,
+                              threshold: float, *, n_boot: int = 1000, seed: int = 0
+                              ) -> dict[str, dict[str, float]]:
+    """:func:`operating_point` at a fixed ``threshold``, each metric with its grouped
+    bootstrap interval (:func:`~fraclab.evaluate.bootstrap.grouped_bootstrap_ci`).
+
+    One bootstrap per metric with the same seed: every metric sees the same resamples, so
+    the intervals describe the same replications. Keyed as ``OPERATING_METRICS``.
+    """
+    out = {}
+    for name in OPERATING_METRICS:
+        def metric(yb: np.ndarray, pb: np.ndarray, name: str = name) -> float:
+            return operating_point(yb, pb, threshold)[name]
+
+        out[name] = grouped_bootstrap_ci(metric, y_true, y_prob, groups, n_boot=n_boot,
+                                         seed=seed)
+    return out
 
 
 def threshold_curve(y_true: ArrayLike, y_prob: ArrayLike) -> dict[str, NDArray[np.float64]]:

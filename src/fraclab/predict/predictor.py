@@ -196,17 +196,30 @@ class Predictor:
             return Prediction(str(path), "error", err.problem)
         return _Decoded(str(path), pixels, gray, width, height)
 
-    def _run(self, batch: list[_Decoded | Prediction], point: str,
-             keep_images: bool, explain: bool = False) -> list[Prediction]:
+    def fold_probabilities(self, pixels: np.ndarray) -> np.ndarray:
+        """Every fold model's calibrated probability, shape (folds, N), for ``pixels``: (N, S,
+        S) uint8 classifier inputs, letterboxed at the bundle's ``image_size`` (as
+        :func:`fraclab.data.images.decode_image` makes them). Their mean over axis 0 is the
+        ensemble probability :meth:`predict` reports."""
         from fraclab.classify.train import predict_logits
 
-        good = [b for b in batch if isinstance(b, _Decoded)]
-        probs = np.zeros((len(self.folds), len(good)))
-        if good:
-            pixels = np.stack([b.pixels for b in good])
+        pixels = np.asarray(pixels)
+        if pixels.ndim != 3 or pixels.shape[1:] != (self.image_size, self.image_size):
+            raise ValueError(f"pixels must be (N, {self.image_size}, {self.image_size}) "
+                             f"uint8, got shape {pixels.shape}")
+        probs = np.zeros((len(self.folds), len(pixels)))
+        if len(pixels):
             for k, (fold, model) in enumerate(zip(self.folds, self.models, strict=True)):
-                logits = predict_logits(model, pixels, np.arange(len(good)), self.inputs)
+                logits = predict_logits(model, pixels, np.arange(len(pixels)), self.inputs)
                 probs[k] = self._expit(fold.slope * logits + fold.intercept)
+        return probs
+
+    def _run(self, batch: list[_Decoded | Prediction], point: str,
+             keep_images: bool, explain: bool = False) -> list[Prediction]:
+        good = [b for b in batch if isinstance(b, _Decoded)]
+        probs = self.fold_probabilities(
+            np.stack([b.pixels for b in good]) if good
+            else np.zeros((0, self.image_size, self.image_size), np.uint8))
         boxes = self._detect([b.gray for b in good]) if self.detector and good else None
         maps = self._explain(good) if explain and good else [None] * len(good)
         out, j = [], 0

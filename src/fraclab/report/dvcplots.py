@@ -17,8 +17,8 @@ import numpy as np
 from fraclab.calibrate.tables import table_text
 from fraclab.io import atomic_directory
 from fraclab.report import figures, plotdata
-from fraclab.report.facts import Facts
-from fraclab.report.summary import best_size, localisation_status, sentence
+from fraclab.study.facts import Facts
+from fraclab.study.summary import best_size, localisation_status, sentence
 
 Entry = tuple[dict[str, str], plotdata.Curve]  # labels (series, run, ...), curve
 

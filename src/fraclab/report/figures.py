@@ -226,3 +226,30 @@ def sanity_curves(curves: dict[str, list[tuple[str, float]]], limit: float) -> b
     ax.set_ylabel("Spearman vs trained maps")
     ax.legend(fontsize=8)
     return png_bytes(fig)
+
+
+def external_curves(roc: dict[str, Curve], reliability: dict[str, Curve],
+                    legends: dict[str, str], name: str) -> bytes:
+    """ROC (left) and reliability (right) of the bundle on the internal test set and on
+    the external dataset ``name``; ``legends[series]`` holds each series' AUROC / ECE text."""
+    fig, (left, right) = plt.subplots(1, 2, figsize=(11, 4.8), constrained_layout=True)
+    left.plot([0, 1], [0, 1], color="grey", linestyle=":", linewidth=1, label="chance")
+    right.plot([0, 1], [0, 1], color="grey", linestyle=":", linewidth=1,
+               label="perfect calibration")
+    for k, series in enumerate(roc):
+        left.plot(roc[series]["fpr"], roc[series]["tpr"], color=_colour(k),
+                  drawstyle="steps-post", label=f"{series}: {legends[series]}")
+        r = reliability[series]
+        right.plot(r["mean_predicted"], r["observed_fraction"], "o-", color=_colour(k),
+                   label=series)
+    left.set(xlim=(0, 1), ylim=(0, 1.01), xlabel="false-positive rate (1 - specificity)",
+             ylabel="true-positive rate (sensitivity)",
+             title=f"ROC, internal test set and {name}")
+    right.set(xlim=(0, 1), ylim=(0, 1), xlabel="mean predicted probability in bin",
+              ylabel="observed fraction fractured in bin",
+              title=f"Reliability, internal test set and {name}")
+    left.legend(loc="lower right", fontsize=8)
+    right.legend(loc="upper left", fontsize=8)
+    for ax in (left, right):
+        ax.grid(alpha=0.3)
+    return png_bytes(fig)

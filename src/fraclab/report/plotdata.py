@@ -10,7 +10,7 @@ from pathlib import Path
 
 import numpy as np
 
-from fraclab.report.facts import Facts, ReportInputError, numbers, read_table
+from fraclab.study.facts import Facts, ReportInputError, numbers, read_table
 
 Curve = dict[str, np.ndarray]  # column name -> values
 
@@ -79,3 +79,17 @@ def explain_samples(facts: Facts, backbone: str, limit: int = 6) -> list[Path]:
     """The first ``limit`` heat maps the explain stage drew for ``backbone``."""
     folder = facts.path("plots", "explain", backbone, "heatmaps")
     return sorted(folder.glob("*.png"))[:limit] if folder.is_dir() else []
+
+
+def external_curves(facts: Facts, name: str) -> tuple[dict[str, Curve], dict[str, Curve]]:
+    """The external stage's ROC and reliability points, per series (internal, external)."""
+    out = []
+    for file, columns in (("roc.csv", ("fpr", "tpr")),
+                          ("reliability.csv", RELIABILITY_COLUMNS)):
+        path = facts.path("plots", "external", name, file)
+        table = read_table(path)
+        series = np.array(table.get("series", []))
+        values = {c: numbers(table, c, path) for c in columns}
+        out.append({s: {c: v[series == s] for c, v in values.items()}
+                    for s in dict.fromkeys(series.tolist())})
+    return out[0], out[1]

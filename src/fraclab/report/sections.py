@@ -1,8 +1,9 @@
-"""The eight sections of the report, built from :class:`~fraclab.report.facts.Facts`.
+"""The sections of the report, built from :class:`~fraclab.study.facts.Facts`.
 
 Order: run facts, classification, calibration, operating points, localisation, where the
-classifiers look, limitations, use the model. Every number is formatted from a metrics
-file; figures come from :mod:`fraclab.report.figures`.
+classifiers look, external validation (when a dataset was scored), limitations, use
+the model. Every number is formatted from a metrics file; figures come from
+:mod:`fraclab.report.figures`.
 """
 
 from __future__ import annotations
@@ -13,10 +14,11 @@ from fraclab.evaluate.metrics import METRIC_NAMES
 from fraclab.params import params_digest
 from fraclab.report import figures, plotdata
 from fraclab.report.document import Bullets, Document, Figure, Paragraph, Section, Table
-from fraclab.report.facts import Facts, package_versions
+from fraclab.report.external import external_validation
 from fraclab.report.fmt import interval, mean_sd, num, p_value, seconds, value_ci
-from fraclab.report.summary import best_size, limitations, localisation_status, sentence
 from fraclab.runtime import git_revision
+from fraclab.study.facts import Facts, package_versions
+from fraclab.study.summary import best_size, limitations, localisation_status, sentence
 
 METRIC_TITLES = {"auroc": "AUROC", "average_precision": "average precision",
                  "brier": "Brier score", "accuracy": "accuracy", "precision": "precision",
@@ -514,8 +516,8 @@ def explanations(facts: Facts) -> Section:
 # 8. Use the model (after the limitations) --------------------------------------------
 
 def use_the_model(facts: Facts) -> Section:
-    """Where the bundle of these models and its model card are (the bundle stage, which runs
-    after this report, writes them)."""
+    """Where the bundle of these models and its model card are (the bundle stage writes
+    them)."""
     bundle = facts.params.get("bundle", {})
     point = bundle.get("operating_point", "youden")
     return Section("Use the model", [Paragraph(
@@ -537,8 +539,10 @@ def build_document(facts: Facts, comparisons: list[dict[str, Any]]) -> Document:
         subtitle=f"Fracture classification ({', '.join(facts.backbones)}) and localisation "
                  f"on {dataset.get('path', '?')} ({facts.data['images']} images). Built by "
                  "`fraclab report` from the files under metrics/ and plots/.",
-        sections=[run_facts(facts), classification(facts, comparisons), calibration(facts),
-                  operating_points(facts), localisation(facts), explanations(facts),
-                  Section("Limitations", [Bullets(tuple(limitations(facts)))]),
-                  use_the_model(facts)],
+        sections=[s for s in (
+            run_facts(facts), classification(facts, comparisons), calibration(facts),
+            operating_points(facts), localisation(facts), explanations(facts),
+            external_validation(facts),
+            Section("Limitations", [Bullets(tuple(limitations(facts)))]),
+            use_the_model(facts)) if s is not None],
     )

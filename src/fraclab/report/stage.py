@@ -5,7 +5,7 @@ Writes, each atomically:
 - ``report/``: ``index.html`` (self-contained: figures as PNG data, no external URL),
   ``report.md`` (the same tables; figures as ``figures/<name>.png``), ``comparisons.json``
   (the backbone comparisons behind the report's table);
-- ``metrics/summary.json``: the headline numbers (:func:`~fraclab.report.summary.headline`);
+- ``metrics/summary.json``: the headline numbers (:func:`~fraclab.study.summary.headline`);
 - ``plots/report/``: the combined files behind ``dvc.yaml``'s top-level plots.
 """
 
@@ -19,18 +19,18 @@ from typing import Any
 from fraclab.io import atomic_directory, atomic_write_json
 from fraclab.report.comparisons import compare_all
 from fraclab.report.dvcplots import write_plot_files
-from fraclab.report.facts import load_facts
 from fraclab.report.html import render_html
 from fraclab.report.markdown import render_markdown
 from fraclab.report.sections import build_document
-from fraclab.report.summary import headline, limitations
+from fraclab.study.facts import load_facts
+from fraclab.study.summary import headline, limitations
 
 
 def run_report(root: Path, params: dict[str, Any], *, out_dir: Path, summary_path: Path,
                plots_dir: Path, log: Callable[[str], None] = print) -> dict[str, Any]:
     """Build and write everything; returns the headline written to ``summary_path``.
 
-    Raises :class:`~fraclab.report.facts.ReportInputError` (a ValueError) naming the file
+    Raises :class:`~fraclab.study.facts.ReportInputError` (a ValueError) naming the file
     when a required metrics or plots file is missing or unreadable.
     """
     facts = load_facts(root, params)

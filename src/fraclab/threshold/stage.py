@@ -41,7 +41,7 @@ from fraclab.calibrate.tables import (
     read_predictions,
     table_text,
 )
-from fraclab.evaluate.bootstrap import grouped_bootstrap_ci, grouped_bootstrap_refit
+from fraclab.evaluate.bootstrap import grouped_bootstrap_refit
 from fraclab.evaluate.metrics import summarize
 from fraclab.evaluate.thresholds import (
     OPERATING_METRICS,
@@ -49,6 +49,7 @@ from fraclab.evaluate.thresholds import (
     choose_threshold,
     criterion_label,
     operating_point,
+    operating_point_intervals,
     threshold_curve,
 )
 from fraclab.io import atomic_write_bytes, atomic_write_json, atomic_write_text
@@ -148,19 +149,6 @@ def ensemble_test_point(dev_y: np.ndarray, dev_probs: np.ndarray, dev_groups: np
             **point}
 
 
-def _test_intervals(y: np.ndarray, p: np.ndarray, groups: np.ndarray, threshold: float,
-                    n_boot: int, seed: int) -> dict[str, dict[str, float]]:
-    # One grouped bootstrap per metric; the same seed gives every metric the same resamples
-    # (see grouped_bootstrap_ci), so the intervals describe the same replications.
-    out = {}
-    for name in OPERATING_METRICS:
-        def metric(yb: np.ndarray, pb: np.ndarray, name: str = name) -> float:
-            return operating_point(yb, pb, threshold)[name]
-
-        out[name] = grouped_bootstrap_ci(metric, y, p, groups, n_boot=n_boot, seed=seed)
-    return out
-
-
 def run_threshold(backbone: str, cfg: ThresholdParams, seed: int, calibrate_dir: Path,
                   manifest_path: Path, metrics_path: Path, plots_dir: Path,
                   log: Callable[[str], None] = print) -> dict:
@@ -202,8 +190,9 @@ def run_threshold(backbone: str, cfg: ThresholdParams, seed: int, calibrate_dir:
                                        test_groups, n_members, criterion, cfg.target(criterion),
                                        cfg.n_boot, seed)
         else:
-            point = {"threshold": median, **_test_intervals(test_y, test_p, test_groups,
-                                                            median, cfg.n_boot, seed)}
+            point = {"threshold": median,
+                     **operating_point_intervals(test_y, test_p, test_groups, median,
+                                                 n_boot=cfg.n_boot, seed=seed)}
         test_threshold = point["threshold"]
         test_point = {name: point[name] for name in OPERATING_METRICS}
         metrics[label] = {

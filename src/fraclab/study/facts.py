@@ -132,6 +132,8 @@ class Facts:
     detect_missing: list[str] = field(default_factory=list)  # sizes without a metrics file
     seeds: dict[str, Any] | None = None  # seed_spread() of the committed sweep, if it applies
     explain: dict[str, dict[str, Any]] = field(default_factory=dict)  # backbones explained
+    # params.yaml external entries whose metrics file exists (metrics/external/NAME.json)
+    external: dict[str, dict[str, Any]] = field(default_factory=dict)
 
     @property
     def has_boxes(self) -> bool:
@@ -155,12 +157,14 @@ def _names(values: Any, key: str) -> list[str]:
     return list(values)
 
 
-def load_facts(root: Path, params: dict[str, Any]) -> Facts:
+def load_facts(root: Path, params: dict[str, Any], *, external: bool = True) -> Facts:
     """Read every metrics file of the current settings under ``root``.
 
     Classification, calibration and operating points are required (the report is
     about them); localisation is optional: a missing ``detect`` section or metrics file is
-    reported as "not run", a skipped one with the stage's reason.
+    reported as "not run", a skipped one with the stage's reason. External validations
+    (``external``) are read for the entries of ``params['external']`` whose file exists;
+    the bundle, which those validations score, reads none.
     """
     backbones = _names(params.get("classify", {}).get("backbones"), "classify.backbones")
     if not backbones:
@@ -189,4 +193,7 @@ def load_facts(root: Path, params: dict[str, Any]) -> Facts:
         seeds=seed_spread(root / SEED_SPREAD_FILE, params),
         explain={b: read_json(root / "metrics" / "explain" / f"{b}.json") for b in backbones
                  if (root / "metrics" / "explain" / f"{b}.json").is_file()},
+        external={name: read_json(path) for name in (params.get("external") or {})
+                  if external and (path := root / "metrics" / "external" / f"{name}.json")
+                  .is_file()},
     )

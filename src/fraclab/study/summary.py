@@ -13,7 +13,7 @@ from __future__ import annotations
 from typing import Any
 
 from fraclab.recipes import REAL_DATA_MIN_CLASSIFY_PX, REAL_DATA_MIN_DETECT_PX
-from fraclab.report.facts import Facts
+from fraclab.study.facts import Facts
 
 
 def best_backbone(facts: Facts) -> str:
@@ -67,6 +67,9 @@ def headline(facts: Facts) -> dict[str, Any]:
                        test_map50_95=detect["test"]["map50_95"])
     else:
         summary["localisation"] = localisation_status(facts)
+    if facts.external:
+        summary["external_auroc"] = {name: _interval(m["external"]["auroc"])
+                                     for name, m in facts.external.items()}
     flags = conclusion_flags(facts)
     if flags:
         summary["cannot_conclude"] = flags
@@ -133,7 +136,52 @@ def conclusion_flags(facts: Facts) -> dict[str, str]:
             flags["best_yolo_size"] = "chosen among YOLO sizes that all failed"
         elif len({m["training"].get("epochs") for m in facts.detect_ran.values()}) > 1:
             flags["best_yolo_size"] = "chosen among YOLO sizes trained for unequal epochs"
+    for name, m in facts.external.items():
+        if _includes_chance(m["external"]["auroc"]):
+            flags[f"external_auroc_{name}"] = "95 % interval includes 0.5 (chance)"
+        if m["leakage"]["images"]:
+            flags[f"external_{name}"] = (f"{m['leakage']['images']} images are copies of "
+                                         "study images")
     return flags
+
+
+def _ci(entry: dict[str, Any]) -> str:
+    return f"{entry['value']:.3f} ({entry['ci_low']:.3f}-{entry['ci_high']:.3f})"
+
+
+def external_limitations(facts: Facts) -> list[str]:
+    """What each external validation (``metrics/external/NAME.json``) limits."""
+    items = []
+    for name, m in facts.external.items():
+        ext, inn = m["external"], m["internal"]
+        text = (f"External validation on {name} ({ext['n']} images, {ext['groups']} groups, "
+                f"prevalence {ext['prevalence']:.2f}): AUROC {_ci(ext['auroc'])} against "
+                f"{_ci(inn['auroc'])} on the internal test set")
+        if _includes_chance(ext["auroc"]):
+            text += "; its interval includes 0.5, so the model's discrimination there is " \
+                    "not established"
+        elif ext["auroc"]["ci_high"] < inn["auroc"]["value"]:
+            text += "; discrimination is lower there"
+        slope = ext["calibration_slope"]
+        if not slope["ci_low"] <= 1 <= slope["ci_high"]:
+            text += (f"; calibration slope {_ci(slope)}, so its probabilities are "
+                     + ("too extreme" if slope["value"] < 1 else "too timid") + " there")
+        items.append(text + f"; mean predicted minus prevalence "
+                            f"{ext['mean_minus_prevalence']:+.3f}.")
+        leak = m["leakage"]
+        if leak["images"]:
+            clean = m.get("external_without_leaked")
+            items.append(f"{leak['images']} images of {name} are copies of the study's own "
+                         f"images ({leak['exact']} byte-identical, {leak['near']} near "
+                         f"duplicates within {leak['max_distance']} bits): it is not wholly "
+                         "external" + (f"; without them AUROC is {_ci(clean['auroc'])}"
+                                       if clean else "; no both-class remainder to score")
+                         + ".")
+        detection = m.get("detection") or {}
+        if detection.get("status") == "skipped":
+            items.append(f"Localisation was not scored on {name}: "
+                         f"{sentence(detection['reason'])}")
+    return items
 
 
 def limitations(facts: Facts) -> list[str]:
@@ -143,10 +191,14 @@ def limitations(facts: Facts) -> list[str]:
         items.append("The data are synthetic radiographs made by `fraclab synth`; these "
                      "numbers say how the pipeline behaves, not how well it would find real "
                      "fractures.")
-    items.append(f"No external validation: the test split ({data['splits']['test']['images']} "
-                 f"images, {data['splits']['test']['groups']} groups) comes from the same "
-                 "dataset, source and acquisition as the training data; performance on "
-                 "another hospital's images is unknown.")
+    if facts.external:
+        items += external_limitations(facts)
+    else:
+        items.append(f"No external validation: the test split "
+                     f"({data['splits']['test']['images']} images, "
+                     f"{data['splits']['test']['groups']} groups) comes from the same "
+                     "dataset, source and acquisition as the training data; performance on "
+                     "another hospital's images is unknown.")
     source = str(data.get("dataset", {}).get("group_source", ""))
     if "patient" not in source:
         items.append(f"Groups are inferred ({source or 'unknown source'}), not patient ids: "
