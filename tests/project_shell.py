@@ -52,6 +52,8 @@ def make_project(root: Path, profile: dict, source: Path = PROJECT_ROOT) -> Path
     run(["dvc", "init", "-q"], root)
     shutil.copytree(source / ".dvc" / "plots", root / ".dvc" / "plots")  # templates
     shutil.copytree(source / "benchmarks" / "noise", root / "benchmarks" / "noise")
+    for folder in ("metrics/external", "plots/external"):  # the report's deps, kept by git
+        shutil.copytree(source / folder, root / folder)
     run(["dvc", "config", "core.analytics", "false"], root)
     params = yaml.safe_load((root / "params.yaml").read_text())
     for key, value in profile.get("params", {}).items():

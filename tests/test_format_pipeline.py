@@ -51,6 +51,8 @@ def format_project(tmp_path: Path, fmt: str, **detect) -> Path:
         shutil.copy(PROJECT_ROOT / name, root / name)
     (root / "src").symlink_to(PROJECT_ROOT / "src")
     shutil.copytree(PROJECT_ROOT / "benchmarks" / "noise", root / "benchmarks" / "noise")
+    for folder in ("metrics/external", "plots/external"):
+        shutil.copytree(PROJECT_ROOT / folder, root / folder)
     params = tiny(yaml.safe_load((root / "params.yaml").read_text()))
     params["detect"].update(detect)
     (root / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))

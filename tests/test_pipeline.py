@@ -309,6 +309,116 @@ def test_predict_bad_inputs_and_damaged_bundle(project, tmp_path):
     assert result.returncode == 2 and "r0_f0.pt: damaged" in result.stderr, result.stderr
 
 
+def _external_sets(project: Path, root: Path) -> dict[str, dict]:
+    """Three external datasets: synthetic radiographs of other patients from another seed on
+    harder settings (a shift); a byte copy of 30 of the study's test images (a leak); and 40
+    shifted images as class folders (no boxes)."""
+    import yaml
+
+    shifted = root / "shifted"
+    run(["fraclab", "synth", "--out", str(shifted), "--seed", "5", "--n-patients", "80",
+         "--size", "64", "--difficulty", "0.6"], project)
+    copy = root / "copy"
+    names = sorted((project / "data/test/images").iterdir())[:30]
+    for sub in ("images", "labels"):
+        (copy / "test" / sub).mkdir(parents=True)
+    for image in names:
+        shutil.copy(image, copy / "test/images" / image.name)
+        shutil.copy(project / "data/test/labels" / f"{image.stem}.txt", copy / "test/labels")
+    names = yaml.safe_load((project / "data/data.yaml").read_text())["names"]
+    (copy / "data.yaml").write_text(yaml.safe_dump({"test": "test/images", "names": names}))
+    shutil.copy(project / "data/meta.csv", copy / "meta.csv")
+    unboxed = root / "unboxed"
+    for k, image in enumerate(sorted((shifted / "test/images").iterdir())[:40]):
+        boxed = (shifted / "test/labels" / f"{image.stem}.txt").read_text().strip()
+        folder = unboxed / ("fractured" if boxed else "normal")
+        folder.mkdir(parents=True, exist_ok=True)
+        shutil.copy(image, folder / f"{k}_{image.name}")
+    return {"shifted": {"path": str(shifted), "recalibrate": True, "n_boot": 200},
+            "copy": {"path": str(copy), "format": "yolo", "n_boot": 200},
+            "unboxed": {"path": str(unboxed), "format": "classfolders", "n_boot": 200}}
+
+
+def test_external_validation_shift_leak_and_no_boxes(project, tmp_path):
+    """The bundle on shifted, copied and box-less data: lower discrimination under the shift,
+    every number recomputable from the predictions file, the copy flagged as leaked, the
+    box-less set scored without detection, all in the report; the bundle is not touched."""
+    import yaml
+    from scipy.optimize import minimize
+    from scipy.special import expit, logit
+    from sklearn.metrics import average_precision_score, brier_score_loss, roc_auc_score
+
+    bundle_before = (project / "model/model.json").read_bytes()
+    params = yaml.safe_load((project / "params.yaml").read_text())
+    params["external"] = _external_sets(project, tmp_path)
+    (project / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
+    log = run(["dvc", "repro"], project)
+    assert "Running stage 'bundle'" not in log and "'external@copy'" in log, log
+    assert (project / "model/model.json").read_bytes() == bundle_before
+    shifted = json.loads((project / "metrics/external/shifted.json").read_text())
+    internal, external = shifted["internal"], shifted["external"]
+    assert external["auroc"]["value"] < internal["auroc"]["value"] - 0.05, (internal, external)
+    calibrated = json.loads((project / f"metrics/calibrate/{BACKBONE}.json").read_text())
+    assert internal["auroc"]["value"] == pytest.approx(
+        calibrated["test_ensemble"]["after"]["auroc"])
+    assert shifted["leakage"]["images"] == 0 and shifted["recalibrated"]["scored_on"] > 0
+    assert shifted["detection"]["status"] == "ran"
+    # Every number from the per-image file, recomputed independently.
+    with (project / "artifacts/external/shifted/predictions.csv").open() as handle:
+        rows = list(csv.DictReader(handle))
+    y = np.array([int(r["label"]) for r in rows])
+    p = np.array([float(r["prob"]) for r in rows])
+    folds = [k for k in rows[0] if k.startswith("prob_r")]
+    assert np.allclose(p, [np.mean([float(r[k]) for k in folds]) for r in rows])
+    assert external["auroc"]["value"] == pytest.approx(roc_auc_score(y, p))
+    assert external["average_precision"]["value"] == pytest.approx(
+        average_precision_score(y, p))
+    assert external["brier"]["value"] == pytest.approx(brier_score_loss(y, p))
+    assert external["mean_minus_prevalence"] == pytest.approx(p.mean() - y.mean())
+    z = logit(np.clip(p, 1e-12, 1 - 1e-12))
+
+    def nll(ab: np.ndarray) -> float:
+        q = np.clip(expit(ab[0] + ab[1] * z), 1e-15, 1 - 1e-15)
+        return -np.mean(y * np.log(q) + (1 - y) * np.log(1 - q))
+
+    a, b = minimize(nll, [0.0, 1.0], method="Nelder-Mead",
+                    options={"xatol": 1e-9, "fatol": 1e-12, "maxiter": 20000}).x
+    assert external["calibration_slope"]["value"] == pytest.approx(b, abs=1e-3)
+    assert external["calibration_intercept"]["value"] == pytest.approx(a, abs=1e-3)
+    for name, point in external["operating_points"].items():
+        decided = np.array([int(r[f"decision_{name}"]) for r in rows])
+        assert (decided == (p >= point["threshold"])).all(), name
+        assert point["sensitivity"]["value"] == pytest.approx(decided[y == 1].mean())
+        assert point["specificity"]["value"] == pytest.approx(1 - decided[y == 0].mean())
+    # The copy of the test split: every image leaked, exactly, from test.
+    copy = json.loads((project / "metrics/external/copy.json").read_text())
+    assert copy["leakage"] == {**copy["leakage"], "images": 30, "exact": 30,
+                               "by_study_split": {"test": 30}}
+    # Class folders: classification only, saying why.
+    unboxed = json.loads((project / "metrics/external/unboxed.json").read_text())
+    assert unboxed["detection"]["status"] == "skipped"
+    assert "no boxes" in unboxed["detection"]["reason"]
+    summary = json.loads((project / "metrics/summary.json").read_text())
+    assert "external_copy" in summary["cannot_conclude"]
+    report = (project / "report/report.md").read_text()
+    section = report[report.index("External validation"):report.index("Limitations")]
+    for text in ("shifted: discrimination and calibration", "copy: discrimination",
+                 "30 copies of study images", "Localisation was not scored"):
+        assert text in section, text
+    limits = report[report.index("## 8. Limitations"):]
+    assert "30 images of copy are copies of the study's own images" in limits
+    assert "No external validation" not in limits
+    assert browser.static_problems((project / "report/index.html").read_text()) == []
+    plots = json.loads(run(["dvc", "plots", "show", "--json"], project))
+    assert plots["data"]["plots/external/shifted/roc.csv"]
+    # Back to the study as committed, for the tests after this one.
+    run(["git", "checkout", "-q", "--", "."], project)
+    run(["git", "clean", "-fdq", "metrics", "plots"], project)
+    shutil.rmtree(project / "artifacts/external")
+    run(["dvc", "checkout", "-q", "-f"], project)
+    assert "didn't change" in run(["dvc", "repro"], project)
+
+
 def test_other_rounding_and_another_seed_pass_the_gate(project):
     """1 torch thread instead of every core rounds the classifier's float sums differently,
     as another CPU does; with another seed for every stage too, the run is training noise
