@@ -103,6 +103,7 @@ def stage_commands(dvc_yaml: dict) -> dict[str, tuple[str, list[str]]]:
     """Stage name -> (the `fraclab` subcommand it runs, its deps)."""
     result = {}
     for name, stage in dvc_yaml["stages"].items():
+        stage = stage.get("do", stage)  # a foreach stage's template
         words = stage["cmd"].split()
         assert words[:2] == STAGE_PREFIX, (
             f"stage {name} does not run `{' '.join(STAGE_PREFIX)}`: {stage['cmd']}")
