@@ -126,3 +126,38 @@ def test_external_entries_are_validated():
         external_entry({"external": {"x": {"path": "p", "recalibrated": True}}}, "x")
     with pytest.raises(ParamsError, match="on_bad"):
         external_entry({"external": {"x": {"path": "p", "on_bad": "ignore"}}}, "x")
+
+
+def _interval(value: float, low: float, high: float) -> dict[str, float]:
+    return {"value": value, "ci_low": low, "ci_high": high}
+
+
+def _validated(auroc, slope, n=200, groups=60, prevalence=0.4, shift=-0.1) -> dict:
+    return {"n": n, "groups": groups, "prevalence": prevalence, "auroc": auroc,
+            "calibration_slope": slope, "mean_minus_prevalence": shift}
+
+
+def test_limitations_state_chance_miscalibration_leaks_and_skipped_detection():
+    from types import SimpleNamespace
+
+    from fraclab.study.summary import external_limitations
+
+    internal = _validated(_interval(0.88, 0.83, 0.92), _interval(1.0, 0.8, 1.2))
+    facts = SimpleNamespace(external={
+        "chance": {"internal": internal,
+                   "external": _validated(_interval(0.55, 0.45, 0.65),
+                                          _interval(0.4, 0.2, 0.7)),
+                   "leakage": {"images": 0},
+                   "detection": {"status": "skipped", "reason": "the dataset has no boxes"}},
+        "leaky": {"internal": internal,
+                  "external": _validated(_interval(0.86, 0.80, 0.91),
+                                         _interval(1.1, 0.7, 1.5)),
+                  "leakage": {"images": 12, "exact": 10, "near": 2, "max_distance": 32},
+                  "external_without_leaked": {"auroc": _interval(0.80, 0.72, 0.87)},
+                  "detection": {"status": "ran"}}})
+    chance, skipped, leaky, copies = external_limitations(facts)
+    assert "interval includes 0.5" in chance and "too extreme" in chance
+    assert skipped == "Localisation was not scored on chance: The dataset has no boxes."
+    assert "includes 0.5" not in leaky and "slope" not in leaky
+    assert copies.startswith("12 images of leaky are copies of the study's own images (10 "
+                             "byte-identical, 2 near duplicates") and "0.800" in copies

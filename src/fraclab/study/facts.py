@@ -31,8 +31,9 @@ SEED_SPREAD_FILE = Path("benchmarks") / "noise" / "default.json"
 #: Params that a seed sweep varies; every other param must match for its spread to apply.
 SWEPT_PARAMS = (("seed",), ("classify", "threads"), ("detect", "threads"))
 # Params that change none of the figures a seed sweep measures (point metrics of classify,
-# calibrate, threshold and detect): resample counts of intervals and the stages downstream.
-UNMEASURED_PARAMS = (("calibrate", "n_boot"), ("explain",), ("bundle",))
+# calibrate, threshold and detect): resample counts of intervals and the stages downstream
+# (explanations, the bundle, external validations).
+UNMEASURED_PARAMS = (("calibrate", "n_boot"), ("explain",), ("bundle",), ("external",))
 
 
 class ReportInputError(ValueError):
