@@ -411,6 +411,18 @@ def test_external_validation_shift_leak_and_no_boxes(project, tmp_path):
     assert browser.static_problems((project / "report/index.html").read_text()) == []
     plots = json.loads(run(["dvc", "plots", "show", "--json"], project))
     assert plots["data"]["plots/external/shifted/roc.csv"]
+    # A damaged image: prepare's clear error, naming the file; nothing written.
+    broken = tmp_path / "broken"
+    shutil.copytree(tmp_path / "unboxed", broken)
+    damaged = next((broken / "fractured").iterdir())
+    damaged.write_bytes(damaged.read_bytes()[:60])
+    params["external"] = {"broken": {"path": str(broken), "format": "classfolders"}}
+    (project / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
+    failed = subprocess.run([str(BIN / "fraclab"), "external", "--name", "broken"],
+                            cwd=project, capture_output=True, text=True, check=False)
+    assert failed.returncode == 1 and damaged.name in failed.stderr, failed.stderr
+    assert not (project / "metrics/external/broken.json").exists()
+    assert not (project / "artifacts/external/broken").exists()
     # Back to the study as committed, for the tests after this one.
     run(["git", "checkout", "-q", "--", "."], project)
     run(["git", "clean", "-fdq", "metrics", "plots"], project)

@@ -24,8 +24,8 @@ WORKSPACE_MARK = '    return "the workspace code ran"\n'
 
 def stage_prefix() -> str:
     """What every stage of the project's dvc.yaml puts before `fraclab`."""
-    commands = [s["cmd"] for s in yaml.safe_load((ROOT / "dvc.yaml").read_text())
-                ["stages"].values()]
+    commands = [s.get("do", s)["cmd"] for s in yaml.safe_load((ROOT / "dvc.yaml").read_text())
+                ["stages"].values()]  # a foreach stage's command is in its `do` template
     prefixes = {c[:c.index("fraclab ")] for c in commands}
     assert len(prefixes) == 1, prefixes
     return prefixes.pop()
