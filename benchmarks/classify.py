@@ -20,8 +20,8 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from fraclab.classify.backbones import BACKBONES, build_backbone, prefers_channels_last
 from fraclab.classify.train import train_fold
+from fraclab.models.backbones import BACKBONES, build_backbone, prefers_channels_last
 from fraclab.params import ClassifyParams, DataParams, load_params, section
 from fraclab.runtime import available_cores, select_device
 

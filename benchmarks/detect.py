@@ -44,7 +44,7 @@ def run_role(role: str, args: argparse.Namespace) -> None:
     if role == "bare":
         # Loaded before fraclab.detect.train sets OMP_WAIT_POLICY: bare keeps OpenMP's default.
         import torch
-    from fraclab.detect import offline
+    from fraclab.models import offline
 
     offline.configure()
     from fraclab.detect.data import load_view, private_view

@@ -3,7 +3,7 @@
 Usage: .venv/bin/python benchmarks/explain.py [--backbones resnet18 ...] [--images 128]
 
 For each backbone, at ``data.image_size`` from params.yaml and the layer the explain stage
-chooses, prints maps/s of ``fraclab.explain.gradcam.grad_cam`` (Captum's LayerGradCam plus the
+chooses, prints maps/s of ``fraclab.models.gradcam.grad_cam`` (Captum's LayerGradCam plus the
 bilinear upsampling) and images/s of a bare loop that runs the model forward on the same batch
 and takes the gradient of its summed logit with respect to that layer's output (the least work
 a map needs), in alternating rounds so drift cancels. The ratio says what Captum's hooks, the
@@ -18,8 +18,8 @@ import time
 import numpy as np
 import torch
 
-from fraclab.classify.backbones import BACKBONES, build_backbone
-from fraclab.explain.gradcam import grad_cam, target_layer
+from fraclab.models.backbones import BACKBONES, build_backbone
+from fraclab.models.gradcam import grad_cam, target_layer
 from fraclab.params import DataParams, load_params, section
 from fraclab.runtime import available_cores
 

@@ -83,8 +83,8 @@ def yolo_epoch(data: Path, work: Path) -> None:
 
 def inference_cuda(prepared: Path, work: Path) -> None:
     """One saved fold model's probabilities on CUDA vs on the CPU."""
-    from fraclab.classify.backbones import build_backbone
-    from fraclab.classify.train import InputPipeline, predict_logits
+    from fraclab.models.backbones import build_backbone
+    from fraclab.models.inputs import InputPipeline, predict_logits
 
     images = np.load(prepared / "images.npy", mmap_mode="r")[:64]
     state = torch.load(work / "classify0" / "artifacts" / "weights" / "r0_f0.pt",
@@ -107,9 +107,9 @@ def main() -> None:
     args = parser.parse_args()
     if not torch.cuda.is_available():
         raise SystemExit("no CUDA device: run this on a GPU machine")
-    from fraclab.data.prepare import prepare_dataset
     from fraclab.data.synth import SynthConfig, generate_dataset
     from fraclab.params import DataParams
+    from fraclab.prepare.stage import prepare_dataset
 
     work = args.work
     data = work / "data"

@@ -57,7 +57,7 @@ def image_paths(data: Path, n: int) -> list[Path]:
 
 def bare_parts(predictor: Predictor, paths: list[Path], batch_size: int) -> dict[str, float]:
     """Seconds spent decoding, in the fold models' forward passes and in YOLO.predict."""
-    from fraclab.classify.train import predict_logits
+    from fraclab.models.inputs import predict_logits
 
     seconds = {"decode": 0.0, "classifiers": 0.0, "detector": 0.0}
     for start in range(0, len(paths), batch_size):

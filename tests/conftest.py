@@ -30,9 +30,9 @@ def real_data() -> Path:
 def tiny_prepared(tmp_path_factory) -> Path:
     """A folder whose ``prepared/`` holds 24 synthetic patients at 32 px, as `prepare` writes
     them: enough for a classify-cv study of a few seconds. Tests write beside it, never in it."""
-    from fraclab.data.prepare import prepare_dataset
     from fraclab.data.synth import SynthConfig, generate_dataset
     from fraclab.params import DataParams
+    from fraclab.prepare.stage import prepare_dataset
 
     root = tmp_path_factory.mktemp("tiny_prepared")
     generate_dataset(root / "data", SynthConfig(n_patients=24, size=96))

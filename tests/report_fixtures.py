@@ -16,8 +16,9 @@ import numpy as np
 import yaml
 from PIL import Image, ImageDraw
 
+from fraclab.artifacts.predictions import predictions_csv
 from fraclab.calibrate.stage import run_calibrate
-from fraclab.classify.stage import PreparedData, points_csv, predictions_csv, score_predictions
+from fraclab.classify.stage import PreparedData, points_csv, score_predictions
 from fraclab.evaluate import pr_points, roc_points
 from fraclab.params import CalibrateParams, ClassifyParams, ThresholdParams
 from fraclab.threshold.stage import run_threshold

@@ -23,11 +23,11 @@ from click.testing import CliRunner
 from PIL import Image
 
 from fraclab.cli import main
+from fraclab.data.formats.yolo import read_class_names
 from fraclab.data.images import decode_image
-from fraclab.data.prepare import prepare_dataset
 from fraclab.data.records import DatasetError
-from fraclab.data.yolo import read_class_names
 from fraclab.params import DataParams, ParamsError, section
+from fraclab.prepare.stage import prepare_dataset
 
 SIZE = 32
 DATA_YAML = ("train: ../train/images\nval: ../valid/images\ntest: ../test/images\n"
@@ -370,7 +370,7 @@ def test_failure_while_writing_keeps_earlier_outputs(export, tmp_path, monkeypat
         raise OSError("symlinks not supported here")
 
     (export / "train" / "images" / "tr1.png").unlink()  # the rerun would change every output
-    monkeypatch.setattr("fraclab.data.prepare.yolo_view", no_symlinks)
+    monkeypatch.setattr("fraclab.prepare.stage.yolo_view", no_symlinks)
     with pytest.raises(OSError, match="symlinks not supported"):
         run_prepare(export, out)
     assert snapshot(out) == before

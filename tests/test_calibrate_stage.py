@@ -26,12 +26,12 @@ from sklearn.metrics import (
     roc_curve,
 )
 
-from fraclab.calibrate.compare import compare_backbones
+from fraclab.artifacts.predictions import PredictionFileError
 from fraclab.calibrate.stage import run_calibrate
-from fraclab.calibrate.tables import PredictionFileError
 from fraclab.cli import main
 from fraclab.evaluate.thresholds import choose_threshold
 from fraclab.params import CalibrateParams, ThresholdParams
+from fraclab.report.compare import compare_backbones
 from fraclab.threshold.stage import run_threshold
 
 REPEATS, FOLDS = 2, 3

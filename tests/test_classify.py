@@ -17,17 +17,14 @@ import torch
 import torch.nn.functional as F
 from sklearn.metrics import roc_auc_score
 
-from fraclab.classify.backbones import (
-    BACKBONES,
-    PretrainedWeightsError,
-    build_backbone,
-    imagenet_checkpoint,
-)
 from fraclab.classify.stage import run_classify_cv
-from fraclab.classify.train import InputPipeline, predict_logits, train_fold
+from fraclab.classify.train import train_fold
 from fraclab.evaluate import sigmoid
 from fraclab.evaluate.calibration import positive_weight
+from fraclab.models.backbones import BACKBONES, build_backbone, imagenet_checkpoint
+from fraclab.models.inputs import InputPipeline, predict_logits
 from fraclab.params import ClassifyParams
+from fraclab.runtime import PretrainedWeightsError
 
 TINY = dict(folds=2, repeats=1, epochs=3, patience=2, batch_size=8, n_boot=100)
 

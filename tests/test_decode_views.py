@@ -8,7 +8,8 @@ import pytest
 from format_fixtures import dicom_ramp, write_dicom
 from PIL import Image
 
-from fraclab.data.images import ImageError, decode_image, decode_views, full_resolution_gray
+from fraclab.data.images import decode_image, decode_views, full_resolution_gray
+from fraclab.data.records import ImageError
 
 
 def _photo(width: int = 300, height: int = 200) -> np.ndarray:

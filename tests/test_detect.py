@@ -20,7 +20,7 @@ from click.testing import CliRunner
 from PIL import Image
 
 from fraclab.cli import main
-from fraclab.detect import offline
+from fraclab.models import offline
 from fraclab.params import DetectParams, ParamsError, section
 
 pytestmark = pytest.mark.slow
@@ -322,7 +322,7 @@ def test_pretrained_offline_without_file_fails_fast_naming_file_and_folder(
 
     monkeypatch.setattr(socket.socket, "connect", refuse)
     monkeypatch.chdir(tmp_path)
-    from fraclab.detect.weights import PretrainedWeightsError
+    from fraclab.runtime import PretrainedWeightsError
 
     start = time.perf_counter()
     with pytest.raises(PretrainedWeightsError) as err:
@@ -335,7 +335,8 @@ def test_pretrained_offline_without_file_fails_fast_naming_file_and_folder(
 
 def test_pretrained_weights_from_a_folder(tmp_path, yolo_home):
     """``weights: <folder>`` loads yolov8<size>.pt from it (here: a checkpoint we trained)."""
-    from fraclab.detect.weights import PretrainedWeightsError, model_source
+    from fraclab.detect.weights import model_source
+    from fraclab.runtime import PretrainedWeightsError
 
     with pytest.raises(PretrainedWeightsError, match=r"yolov8m\.pt"):
         model_source(str(tmp_path), "m")
@@ -363,7 +364,8 @@ def test_importing_ultralytics_leaves_corrupt_images_a_clear_error(tmp_path):
     # Ultralytics patches PIL.Image.open process-wide (HEIF via a runtime pip install);
     # prepare's error for a corrupt file must survive the detect modules being imported.
     import fraclab.detect.train  # noqa: F401
-    from fraclab.data.images import ImageError, decode_image
+    from fraclab.data.images import decode_image
+    from fraclab.data.records import ImageError
 
     broken = tmp_path / "broken.jpg"
     broken.write_bytes(b"\xff\xd8\xff garbage")

@@ -12,10 +12,10 @@ from PIL import Image
 from pydicom.uid import JPEG2000Lossless, RLELossless
 
 from fraclab.data.dicom import read_dicom, scale_to_uint8
-from fraclab.data.images import ImageError, decode_image
-from fraclab.data.prepare import prepare_dataset
-from fraclab.data.records import DatasetError
+from fraclab.data.images import decode_image
+from fraclab.data.records import DatasetError, ImageError
 from fraclab.params import DataParams
+from fraclab.prepare.stage import prepare_dataset
 
 
 def test_monochrome2_12_bit_is_scaled_min_to_max(tmp_path):

@@ -35,14 +35,27 @@ def module_file(name: str, src: Path = SRC) -> Path | None:
     return None
 
 
+def _runtime_nodes(tree: ast.AST):
+    """Every node of ``tree`` except the bodies of ``if TYPE_CHECKING:`` (never run)."""
+    todo = [tree]
+    while todo:
+        node = todo.pop()
+        yield node
+        if isinstance(node, ast.If) and "TYPE_CHECKING" in ast.unparse(node.test):
+            todo.extend(node.orelse)
+        else:
+            todo.extend(ast.iter_child_nodes(node))
+
+
 def imported_modules(tree: ast.AST, package: str, root: str = "fraclab") -> set[str]:
-    """Every ``root`` module an AST imports anywhere (function-level imports included).
+    """Every ``root`` module an AST imports anywhere (function-level imports included; the
+    type checker's ``if TYPE_CHECKING:`` imports are not, as they never run).
 
     ``from a.b import c`` counts ``a.b`` and, when it exists, the submodule ``a.b.c``;
     relative imports are resolved against ``package``.
     """
     found: set[str] = set()
-    for node in ast.walk(tree):
+    for node in _runtime_nodes(tree):
         if isinstance(node, ast.Import):
             found.update(alias.name for alias in node.names)
         elif isinstance(node, ast.ImportFrom):
@@ -145,7 +158,9 @@ def test_the_check_finds_a_module_a_stage_does_not_list(tmp_path):
         (init / "__init__.py").write_text("")
     (pkg / "stagea" / "run.py").write_text("from fraclab.lib import helper\n")
     (pkg / "lib" / "helper.py").write_text("def f():\n    from fraclab.lib.deep import g\n")
-    (pkg / "lib" / "deep.py").write_text("import numpy\n")
+    (pkg / "lib" / "deep.py").write_text("from typing import TYPE_CHECKING\n"
+                                         "if TYPE_CHECKING:\n    from fraclab.lib import typed\n")
+    (pkg / "lib" / "typed.py").write_text("")
     files = import_closure({"fraclab.stagea.run"}, tmp_path / "src")
     names = {str(f.relative_to(tmp_path)) for f in files}
     assert "src/fraclab/lib/deep.py" in names  # reached through a function-level import

@@ -9,10 +9,10 @@ from pathlib import Path
 
 import pytest
 
-from fraclab.classify.backbones import PretrainedWeightsError
 from fraclab.classify.stage import run_classify_cv
 from fraclab.executors import chosen_executor, run_tasks
 from fraclab.params import ClassifyParams
+from fraclab.runtime import PretrainedWeightsError
 
 TINY = dict(folds=2, repeats=2, epochs=1, patience=1, batch_size=8, n_boot=100, threads=1)
 

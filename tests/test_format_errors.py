@@ -17,9 +17,9 @@ from format_fixtures import (
     save,
 )
 
-from fraclab.data.prepare import prepare_dataset
 from fraclab.data.records import DatasetError
 from fraclab.params import DataParams
+from fraclab.prepare.stage import prepare_dataset
 
 BUILD = {
     "fracatlas": lambda tmp: build_fracatlas(tmp)[0],

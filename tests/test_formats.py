@@ -23,11 +23,12 @@ from format_fixtures import (
 )
 from PIL import Image
 
-from fraclab.data.importers import FORMATS, detect_format, import_dataset
-from fraclab.data.prepare import prepare_dataset
+from fraclab.artifacts.manifest import MANIFEST_COLUMNS
+from fraclab.data.formats import FORMATS, detect_format, import_dataset
 from fraclab.data.records import SPLITS, ImageRecord
-from fraclab.data.views import MANIFEST_COLUMNS, NO_BOXES_FILE
+from fraclab.data.views import NO_BOXES_FILE
 from fraclab.params import DataParams
+from fraclab.prepare.stage import prepare_dataset
 
 SIZE = 32
 

@@ -15,9 +15,9 @@ from pathlib import Path
 
 import pytest
 
-from fraclab.data.prepare import prepare_dataset
 from fraclab.io import atomic_directory
 from fraclab.params import DataParams
+from fraclab.prepare.stage import prepare_dataset
 
 TINY = "dict(folds=2, repeats=1, epochs=1, patience=1, batch_size=8, n_boot=100)"
 
@@ -97,7 +97,7 @@ def test_prepare_killed_before_its_swap_leaves_the_previous_outputs(project, tmp
     prepare_dataset(cfg, 0, out, log=lambda _: None)
     before = tree(out)
     killed(KILL_AFTER + f'''
-import fraclab.data.prepare as prepare
+import fraclab.prepare.stage as prepare
 from pathlib import Path
 from fraclab.params import DataParams
 prepare.yolo_view = kill_after(prepare.yolo_view)

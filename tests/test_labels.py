@@ -8,6 +8,7 @@ import pytest
 from hypothesis import assume, example, given, settings
 from hypothesis import strategies as st
 
+from fraclab.data.formats.common import source_stem
 from fraclab.data.labels import (
     COORD_TOLERANCE,
     Box,
@@ -16,7 +17,6 @@ from fraclab.data.labels import (
     parse_label_text,
     polygon_to_box,
 )
-from fraclab.data.yolo import source_stem
 
 TOL = 1e-9
 # No per-example deadline: the machine is shared and timing is not what these tests check.

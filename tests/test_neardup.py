@@ -11,14 +11,10 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from PIL import Image
 
-from fraclab.data.neardup import (
-    near_duplicate_audit,
-    near_duplicate_pairs,
-    perceptual_hash,
-    union_groups,
-)
-from fraclab.data.prepare import prepare_dataset
+from fraclab.data.images import perceptual_hash
+from fraclab.data.neardup import near_duplicate_audit, near_duplicate_pairs, union_groups
 from fraclab.params import DataParams
+from fraclab.prepare.stage import prepare_dataset
 
 hex_hashes = st.lists(st.integers(0, 2**256 - 1).map(lambda v: f"{v:064x}"), max_size=40)
 

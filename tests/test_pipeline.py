@@ -77,9 +77,9 @@ def test_repro_runs_every_stage_learns_and_is_deterministic(project):
         value = looks[name.split("_")[0]][name.split("_")[1]]["value"]
         assert statistics.fmean(float(r[name]) for r in rows) == pytest.approx(value), name
     # ... and each image's Grad-CAM score from the raw map the stage saved.
-    from fraclab.artifacts import read_manifest
+    from fraclab.artifacts.manifest import read_manifest
     from fraclab.evaluate.saliency import energy_in_boxes
-    from fraclab.explain.gradcam import from_letterbox
+    from fraclab.models.gradcam import from_letterbox
 
     maps = np.load(project / f"artifacts/explain/{BACKBONE}/maps.npy")
     with (project / f"artifacts/explain/{BACKBONE}/maps.csv").open() as handle:
@@ -174,7 +174,7 @@ def test_predict_reproduces_the_study_test_ensemble_and_ultralytics_boxes(projec
     assert len(list((out / "overlays").glob("*.png"))) == len(rows)
     # Boxes: Ultralytics' own predict with the stage's best.pt on the same decoded image.
     from fraclab.data.images import full_resolution_gray
-    from fraclab.detect import offline
+    from fraclab.models import offline
     from fraclab.predict import Predictor
 
     offline.configure()  # the settings this process already uses, if any
@@ -202,7 +202,7 @@ def test_predict_reproduces_the_study_test_ensemble_and_ultralytics_boxes(projec
 def test_predict_explain_gives_the_maps_the_explain_stage_scored(project, tmp_path):
     """`predict --explain` on the study's test images: the same ensemble Grad-CAM that the
     explain stage scored against the boxes (same models, layer, decoding and mapping)."""
-    from fraclab.artifacts import read_manifest
+    from fraclab.artifacts.manifest import read_manifest
     from fraclab.evaluate.saliency import energy_in_boxes, pointing_hit
     from fraclab.predict import Predictor
 

@@ -11,8 +11,8 @@ import numpy as np
 import pytest
 import yaml
 
-from fraclab.data.prepare import prepare_dataset
 from fraclab.params import DataParams
+from fraclab.prepare.stage import prepare_dataset
 
 pytestmark = pytest.mark.realdata
 

@@ -13,8 +13,8 @@ import pytest
 
 from fraclab.data.images import decode_image
 from fraclab.data.neardup import near_duplicate_pairs
-from fraclab.data.prepare import prepare_dataset
 from fraclab.params import DataParams
+from fraclab.prepare.stage import prepare_dataset
 
 pytestmark = pytest.mark.realdata
 

@@ -14,9 +14,9 @@ import yaml
 from click.testing import CliRunner
 from report_fixtures import build_project, variant
 
-from fraclab.calibrate.compare import compare_backbones
 from fraclab.cli import main
 from fraclab.report import browser
+from fraclab.report.compare import compare_backbones
 from fraclab.report.fmt import value_ci
 from fraclab.report.stage import run_report
 from fraclab.study.facts import ReportInputError

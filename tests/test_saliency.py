@@ -12,7 +12,6 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from torch import nn
 
-from fraclab.classify.backbones import build_backbone
 from fraclab.data.images import letterbox
 from fraclab.evaluate.saliency import (
     box_centre_map,
@@ -25,7 +24,8 @@ from fraclab.evaluate.saliency import (
     rank_correlation,
     uniform_random_map,
 )
-from fraclab.explain.gradcam import (
+from fraclab.models.backbones import build_backbone
+from fraclab.models.gradcam import (
     cascading_randomisation,
     from_letterbox,
     grad_cam,
@@ -260,7 +260,7 @@ def test_backbone_blocks_go_from_the_head_down():
 
 
 def _image(index: int, boxes, group: str = "g", site: str = "wrist"):
-    from fraclab.artifacts import ManifestImage
+    from fraclab.artifacts.manifest import ManifestImage
 
     return ManifestImage(index=index, image_id=f"im{index}", source_path="", split="test",
                          group=group, label=1, boxes=tuple(boxes), width=40, height=30,

@@ -8,8 +8,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from fraclab.data.audit import audit_dataset, duplicates_across_splits
-from fraclab.data.prepare import merge_groups_sharing_content
 from fraclab.data.splits import carve_grouped_split, groups_spanning_splits, resplit_by_group
+from fraclab.prepare.stage import merge_groups_sharing_content
 
 split_names = st.sampled_from(["train", "valid", "test"])
 images = st.lists(st.tuples(st.integers(0, 30).map(lambda g: f"g{g}"), split_names),

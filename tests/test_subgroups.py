@@ -13,10 +13,10 @@ import pytest
 from sklearn.metrics import brier_score_loss, roc_auc_score
 from test_calibrate_stage import make_classify_outputs, read, run_both
 
-from fraclab.data.prepare import prepare_dataset
 from fraclab.data.synth import SynthConfig, generate_dataset
 from fraclab.evaluate.subgroups import subgroup_metrics
 from fraclab.params import DataParams
+from fraclab.prepare.stage import prepare_dataset
 
 
 def test_each_site_matches_scikit_learn_and_small_sites_get_no_interval():

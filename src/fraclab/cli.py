@@ -51,12 +51,12 @@ def synth(out_dir: Path, seed: int, n_patients: int | None, size: int | None,
 def prepare(params_file: Path, out_dir: Path, metrics_file: Path, plots_dir: Path) -> None:
     """Import, check, audit and split the dataset; decode images once."""
     from fraclab.data.audit import summarize_audit
-    from fraclab.data.plots import write_distribution_plots
-    from fraclab.data.prepare import prepare_dataset
     from fraclab.data.records import DatasetError
     from fraclab.data.synth.dataset import is_synthetic_dataset
     from fraclab.io import atomic_write_json
     from fraclab.params import DataParams, DetectParams, ParamsError, load_params, section, seed
+    from fraclab.prepare.plots import write_distribution_plots
+    from fraclab.prepare.stage import prepare_dataset
     from fraclab.recipes import real_data_size_warning
 
     try:
@@ -86,7 +86,7 @@ def prepare(params_file: Path, out_dir: Path, metrics_file: Path, plots_dir: Pat
               default="params.yaml", show_default=True)
 def explain(backbone: str, params_file: Path) -> None:
     """Grad-CAM of BACKBONE's fold models on the test split, scored against the true boxes."""
-    from fraclab.artifacts import ArtifactError
+    from fraclab.artifacts.manifest import ArtifactError
     from fraclab.explain.stage import run_explain
     from fraclab.params import ExplainParams, ParamsError, load_params, section
 
@@ -108,7 +108,7 @@ def explain(backbone: str, params_file: Path) -> None:
               show_default=True, help="The bundle to score (the bundle stage's model/).")
 def external(name: str, params_file: Path, bundle_dir: Path) -> None:
     """Score the study's bundle on the labelled dataset external.NAME, beside the test set."""
-    from fraclab.artifacts import ArtifactError
+    from fraclab.artifacts.manifest import ArtifactError
     from fraclab.external.stage import run_external
     from fraclab.params import ParamsError, load_params
 
@@ -154,10 +154,10 @@ def recipe(name: str | None, data_path: str | None, recipes_dir: Path) -> None:
 def classify_cv(backbone: str, params_file: Path, prepared_dir: Path,
                 executor: str | None) -> None:
     """Repeated stratified group K-fold training of one backbone; OOF and test predictions."""
-    from fraclab.classify.backbones import PretrainedWeightsError
     from fraclab.classify.protocol import ProtocolError
     from fraclab.classify.stage import run_classify_cv
     from fraclab.params import ClassifyParams, ParamsError, load_params, section, seed
+    from fraclab.runtime import PretrainedWeightsError
 
     try:
         params = load_params(params_file)
@@ -240,7 +240,7 @@ def compare_backbones_command(backbone_a: str, backbone_b: str, calibrate_root: 
     """AUROC(A) - AUROC(B): DeLong's test and a paired grouped bootstrap, as JSON."""
     import json
 
-    from fraclab.calibrate.compare import compare_backbones
+    from fraclab.report.compare import compare_backbones
 
     try:
         result = compare_backbones(calibrate_root / backbone_a, calibrate_root / backbone_b,
@@ -258,8 +258,8 @@ def compare_backbones_command(backbone_a: str, backbone_b: str, calibrate_root: 
               default="artifacts/prepared", show_default=True)
 def detect(size: str, params_file: Path, prepared_dir: Path) -> None:
     """Train YOLOv8-SIZE on the prepared YOLO view; Ultralytics' metrics on val and test."""
-    from fraclab.detect.weights import PretrainedWeightsError
     from fraclab.params import DetectParams, ParamsError, load_params, section, seed
+    from fraclab.runtime import PretrainedWeightsError
 
     try:
         params = load_params(params_file)

@@ -1,15 +1,23 @@
-"""Atomic file output: a killed stage never leaves a half-written file behind."""
+"""File output every stage shares: atomic writes (a killed stage never leaves a half-written
+file behind), CSV text of columns, and PNG bytes that do not change between reruns."""
 
 from __future__ import annotations
 
 import contextlib
+import csv
+import io
 import json
 import os
 import shutil
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+if TYPE_CHECKING:
+    from matplotlib.figure import Figure
 
 
 def atomic_write_text(path: Path, text: str) -> None:
@@ -74,3 +82,24 @@ def atomic_directory(path: Path) -> Iterator[Path]:
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
+
+
+def table_text(columns: dict[str, np.ndarray | list]) -> str:
+    """CSV text of equal-length columns; floats by repr (exact round trip)."""
+    buffer = io.StringIO()
+    writer = csv.writer(buffer, lineterminator="\n")
+    writer.writerow(list(columns))
+    lists = [np.asarray(v).tolist() for v in columns.values()]
+    for row in zip(*lists, strict=True):
+        writer.writerow([repr(v) if isinstance(v, float) else v for v in row])
+    return buffer.getvalue()
+
+
+def png_bytes(fig: Figure) -> bytes:
+    """The figure as PNG bytes, without a timestamp or version (reruns give equal bytes)."""
+    import matplotlib.pyplot as plt
+
+    buffer = io.BytesIO()
+    fig.savefig(buffer, format="png", dpi=100, metadata={"Software": None})
+    plt.close(fig)
+    return buffer.getvalue()

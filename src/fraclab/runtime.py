@@ -1,14 +1,28 @@
-"""What this machine offers a stage: the compute device and the CPU cores it may use."""
+"""What this machine offers a stage: the compute device, the CPU cores it may use, the network."""
 
 from __future__ import annotations
 
 import os
+import socket
 import subprocess
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
     import torch
+
+
+class PretrainedWeightsError(RuntimeError):
+    """Pretrained weights were asked for but cannot be had (offline, missing, unreadable)."""
+
+
+def reachable(host: str, timeout: float = 3.0) -> bool:
+    """Whether a TCP connection to ``host`` on port 443 opens within ``timeout`` seconds."""
+    try:
+        with socket.create_connection((host, 443), timeout=timeout):
+            return True
+    except OSError:
+        return False
 
 
 def available_cores() -> int:

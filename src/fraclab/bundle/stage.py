@@ -63,7 +63,7 @@ def _detector(src: Path, dest: Path, size: str) -> dict[str, Any]:
     import torch
     import yaml
 
-    from fraclab.detect import offline
+    from fraclab.models import offline
 
     offline.configure()
     from ultralytics import YOLO

@@ -1,2 +1,1 @@
-"""The `calibrate` stage (nested per-fold-model calibration) and the prediction files that
-it and the `threshold` stage share."""
+"""The `calibrate` stage: nested per-fold-model calibration, and its reliability diagrams."""

@@ -2,31 +2,19 @@
 
 from __future__ import annotations
 
-import io
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 import numpy as np
 
-from fraclab.calibrate.tables import table_text
 from fraclab.evaluate.metrics import reliability_table
-from fraclab.io import atomic_write_bytes, atomic_write_text
+from fraclab.io import atomic_write_bytes, atomic_write_text, png_bytes, table_text
 
 if TYPE_CHECKING:
-    from matplotlib.figure import Figure
+    pass
 
 Sets = dict[str, tuple[np.ndarray, np.ndarray, np.ndarray]]  # split -> (y, before, after)
 RELIABILITY_COLUMNS = ("bin", "lower", "upper", "mean_predicted", "observed_fraction", "count")
-
-
-def png_bytes(fig: Figure) -> bytes:
-    """The figure as PNG bytes, without a timestamp or version (reruns give equal bytes)."""
-    import matplotlib.pyplot as plt
-
-    buffer = io.BytesIO()
-    fig.savefig(buffer, format="png", dpi=100, metadata={"Software": None})
-    plt.close(fig)
-    return buffer.getvalue()
 
 
 def write_reliability_plots(sets: Sets, n_bins: int, binning: str, plots_dir: Path,

@@ -33,31 +33,26 @@ from pathlib import Path
 
 import numpy as np
 
-from fraclab.calibrate.plots import write_reliability_plots
-from fraclab.calibrate.tables import (
+from fraclab.artifacts.predictions import (
     Manifest,
     Model,
     PredictionFileError,
     Predictions,
     check_same_models,
     ensemble,
+    model_key,
     predictions_text,
     read_predictions,
-    table_text,
 )
+from fraclab.calibrate.plots import write_reliability_plots
 from fraclab.evaluate.calibration import Calibration, calibration_summary, fit_calibration
 from fraclab.evaluate.metrics import METRIC_NAMES, binary_metrics, sigmoid, summarize
 from fraclab.evaluate.subgroups import subgroup_metrics
-from fraclab.io import atomic_write_json, atomic_write_text
+from fraclab.io import atomic_write_json, atomic_write_text, table_text
 from fraclab.params import CalibrateParams
 
 #: The fewest images of each class a site needs for an AUROC interval.
 SUBGROUP_MIN_PER_CLASS = 5
-
-
-def model_key(model: Model) -> str:
-    """``r<repeat>_f<fold>``: the key of a fold model in metrics files."""
-    return f"r{model[0]}_f{model[1]}"
 
 
 def fit_fold_models(inner: Predictions, method: str) -> dict[Model, Calibration]:

@@ -1,1 +1,1 @@
-"""Classification: backbones, the one-fold training loop and the cross-validation protocol."""
+"""The `classify-cv` stage: the cross-validation protocol and the one-fold training loop."""

@@ -15,7 +15,6 @@ outputs as they were)
 from __future__ import annotations
 
 import csv
-import io
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -24,9 +23,9 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from fraclab.classify.backbones import build_backbone, check_backbone, prefers_channels_last
+from fraclab.artifacts.predictions import model_key, predictions_csv
 from fraclab.classify.protocol import cv_plan, repeat_seed
-from fraclab.classify.train import InputPipeline, predict_logits, train_fold
+from fraclab.classify.train import train_fold
 from fraclab.evaluate import (
     METRIC_NAMES,
     binary_metrics,
@@ -38,10 +37,10 @@ from fraclab.evaluate import (
 )
 from fraclab.executors import chosen_executor, run_tasks
 from fraclab.io import atomic_directory, atomic_write_json, atomic_write_text
+from fraclab.models.backbones import build_backbone, check_backbone, prefers_channels_last
+from fraclab.models.inputs import InputPipeline, predict_logits
 from fraclab.params import ClassifyParams
 from fraclab.runtime import available_cores, make_deterministic, select_device
-
-PREDICTION_COLUMNS = ("image_id", "repeat", "fold", "label", "logit")
 
 
 @dataclass(frozen=True)
@@ -69,19 +68,6 @@ class PreparedData:
             groups=np.array([r["group"] for r in rows]),
             is_test=np.array([r["split"] == "test" for r in rows]),
         )
-
-
-def predictions_csv(rows: list[tuple], with_label: bool = True) -> str:
-    """CSV text of (image_id, repeat, fold, label, logit) rows; logits to 9 significant digits."""
-    buffer = io.StringIO()
-    writer = csv.writer(buffer, lineterminator="\n")
-    if with_label:
-        writer.writerow(PREDICTION_COLUMNS)
-        writer.writerows((i, r, k, y, f"{z:.9g}") for i, r, k, y, z in rows)
-    else:
-        writer.writerow([c for c in PREDICTION_COLUMNS if c != "label"])
-        writer.writerows((i, r, k, f"{z:.9g}") for i, r, k, _, z in rows)
-    return buffer.getvalue()
 
 
 def points_csv(points: dict[str, np.ndarray], split: str) -> str:
@@ -211,14 +197,14 @@ def save_fold(result: FoldResult, weights_dir: Path, live_dir: Path) -> None:
     """A finished fold's weights and its DVCLive curves (replayed from its history)."""
     from dvclive import Live
 
-    t = result.task
+    key = model_key((result.task.repeat, result.task.fold))
     weights_dir.mkdir(parents=True, exist_ok=True)
-    torch.save(result.state, weights_dir / f"r{t.repeat}_f{t.fold}.pt")  # in the new folder
-    with Live(dir=str(live_dir / f"r{t.repeat}_f{t.fold}"), dvcyaml=False,
+    torch.save(result.state, weights_dir / f"{key}.pt")
+    with Live(dir=str(live_dir / key), dvcyaml=False,
               save_dvc_exp=False, report=None) as live:
         for row in result.history:
-            for key in ("train_loss", "val_loss"):
-                live.log_metric(key, row[key])
+            for name in ("train_loss", "val_loss"):
+                live.log_metric(name, row[name])
             live.next_step()
 
 

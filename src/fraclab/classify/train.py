@@ -19,64 +19,9 @@ import torch.nn.functional as F
 from torch import nn
 from tqdm import tqdm
 
-from fraclab.classify.backbones import IMAGENET_MEAN, IMAGENET_STD
 from fraclab.evaluate.calibration import positive_weight
-from fraclab.params import AugmentParams, ClassifyParams
-
-
-def augment_batch(x: torch.Tensor, aug: AugmentParams, generator: torch.Generator) -> torch.Tensor:
-    """Random flip, small affine and brightness/contrast, drawn per image.
-
-    ``x`` is (B, 1, H, W) in [0, 1] on the CPU; every draw comes from ``generator`` so a
-    seeded run augments identically.
-    """
-    b = x.shape[0]
-    u = torch.rand((b, 6), generator=generator) * 2 - 1  # uniform in [-1, 1]
-    flip = torch.rand(b, generator=generator) < aug.flip
-    x = torch.where(flip[:, None, None, None], x.flip(-1), x)
-    angle = u[:, 0] * math.radians(aug.rotate_deg)
-    zoom = 1 + u[:, 1] * aug.scale
-    cos, sin = torch.cos(angle) / zoom, torch.sin(angle) / zoom
-    theta = torch.stack([torch.stack([cos, -sin, u[:, 2] * aug.translate * 2], 1),
-                         torch.stack([sin, cos, u[:, 3] * aug.translate * 2], 1)], 1)
-    grid = F.affine_grid(theta, list(x.shape), align_corners=False)
-    x = F.grid_sample(x, grid, mode="bilinear", padding_mode="zeros", align_corners=False)
-    mean = x.mean(dim=(1, 2, 3), keepdim=True)
-    contrast = (1 + u[:, 4] * aug.contrast)[:, None, None, None]
-    brightness = (u[:, 5] * aug.brightness)[:, None, None, None]
-    return ((x - mean) * contrast + mean + brightness).clamp(0, 1)
-
-
-class InputPipeline:
-    """uint8 (B, H, W) -> normalised float (B, 3, H, W) on the training device."""
-
-    def __init__(self, device: torch.device, channels_last: bool) -> None:
-        self.device = device
-        self.memory_format = torch.channels_last if channels_last else torch.contiguous_format
-        self.mean = torch.tensor(IMAGENET_MEAN, device=device).view(1, 3, 1, 1)
-        self.std = torch.tensor(IMAGENET_STD, device=device).view(1, 3, 1, 1)
-
-    def __call__(self, pixels: np.ndarray, augment: AugmentParams | None = None,
-                 generator: torch.Generator | None = None) -> torch.Tensor:
-        x = torch.from_numpy(np.ascontiguousarray(pixels)).unsqueeze(1).float().div_(255)
-        if augment is not None:
-            x = augment_batch(x, augment, generator)
-        x = x.to(self.device, non_blocking=True).expand(-1, 3, -1, -1)
-        return ((x - self.mean) / self.std).contiguous(memory_format=self.memory_format)
-
-
-@torch.inference_mode()
-def predict_logits(model: nn.Module, images: np.ndarray, indices: np.ndarray,
-                   inputs: InputPipeline, batch_size: int = 128) -> np.ndarray:
-    """The model's logits for ``images[indices]``, in that order (float64)."""
-    model.eval()
-    out = []
-    for start in range(0, len(indices), batch_size):
-        batch = indices[start:start + batch_size]
-        with torch.autocast(inputs.device.type, enabled=inputs.device.type == "cuda"):
-            logits = model(inputs(images[batch])).float().squeeze(1)
-        out.append(logits.cpu().numpy())
-    return np.concatenate(out).astype(np.float64) if out else np.zeros(0)
+from fraclab.models.inputs import InputPipeline, predict_logits
+from fraclab.params import ClassifyParams
 
 
 @dataclass

@@ -1,1 +1,1 @@
-"""Datasets: the synthetic generator, importers, audit, splits and image decoding."""
+"""Datasets: the synthetic generator, the formats' importers, decoding, audit and splits."""

@@ -17,7 +17,7 @@ from typing import NamedTuple
 
 import numpy as np
 
-from fraclab.data.images import ImageError
+from fraclab.data.records import ImageError
 
 DECODER_HINT = ("fraclab installs pydicom with pylibjpeg, pylibjpeg-libjpeg and "
                 "pylibjpeg-openjpeg; other codecs need another pydicom decoder plugin "

@@ -4,19 +4,16 @@ from __future__ import annotations
 
 import hashlib
 import io
+from concurrent.futures import ProcessPoolExecutor
+from functools import partial
 from pathlib import Path
 from typing import NamedTuple
 
 import numpy as np
 from PIL import Image, UnidentifiedImageError
 
-
-class ImageError(ValueError):
-    """An image file that cannot be decoded (corrupt, truncated or not an image)."""
-
-    def __init__(self, path: Path, problem: str) -> None:
-        super().__init__(f"{path}: {problem}")
-        self.path, self.problem = path, problem
+from fraclab.data.dicom import is_dicom, read_dicom
+from fraclab.data.records import ImageError
 
 
 class DecodedImage(NamedTuple):
@@ -63,8 +60,6 @@ def full_resolution_gray(path: Path) -> Image.Image:
     ImageError
         As :func:`decode_image`.
     """
-    from fraclab.data.dicom import is_dicom, read_dicom
-
     path = Path(path)
     data = _read(path)
     if is_dicom(path, data[:132]):  # recognised by content too: DICOM files often have no suffix
@@ -125,9 +120,6 @@ def decode_image(path: Path, size: int) -> DecodedImage:
         The file is missing, not an image, truncated or otherwise corrupt; the message
         names the file.
     """
-    from fraclab.data.dicom import is_dicom, read_dicom
-    from fraclab.data.neardup import perceptual_hash
-
     data = _read(path)
     if is_dicom(Path(path), data[:132]):
         dicom = read_dicom(Path(path))
@@ -159,8 +151,6 @@ def decode_views(path: Path, size: int, full: bool = True
     ImageError
         As :func:`decode_image`.
     """
-    from fraclab.data.dicom import is_dicom, read_dicom
-
     data = _read(path)
     if is_dicom(Path(path), data[:132]):
         gray = Image.fromarray(read_dicom(Path(path)).pixels, mode="L")
@@ -172,3 +162,29 @@ def decode_views(path: Path, size: int, full: bool = True
         drafted = decoded.image.size != (decoded.width, decoded.height)
         whole = np.asarray(_gray(data, path, None).image if drafted else decoded.image)
     return letterbox(decoded.image, size), whole, decoded.width, decoded.height
+
+
+def _decode_or_error(path: Path, size: int) -> DecodedImage | ImageError:
+    try:
+        return decode_image(path, size)
+    except ImageError as err:
+        return err
+
+
+def decode_all(paths: list[Path], size: int, workers: int) -> list[DecodedImage | ImageError]:
+    """Decode images in parallel; a failure comes back as its error, in order."""
+    decode = partial(_decode_or_error, size=size)
+    if workers <= 1 or len(paths) < 64:
+        return [decode(p) for p in paths]
+    with ProcessPoolExecutor(max_workers=workers) as pool:
+        return list(pool.map(decode, paths, chunksize=32))
+
+
+HASH_SIZE = 16  # pHash grid side: HASH_SIZE**2 bits
+
+
+def perceptual_hash(image: Image.Image) -> str:
+    """The image's 256-bit DCT perceptual hash as 64 hex digits (imagehash.phash)."""
+    import imagehash
+
+    return str(imagehash.phash(image, hash_size=HASH_SIZE))

@@ -13,20 +13,12 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 import numpy as np
-from PIL import Image
 
+from fraclab.data.images import HASH_SIZE
 from fraclab.data.records import UNASSIGNED
 
-HASH_SIZE = 16  # pHash grid side: HASH_SIZE**2 bits
 HASH_NAME = f"phash{HASH_SIZE}x{HASH_SIZE}"
 MAX_EXAMPLES = 10
-
-
-def perceptual_hash(image: Image.Image) -> str:
-    """The image's 256-bit DCT perceptual hash as 64 hex digits (imagehash.phash)."""
-    import imagehash
-
-    return str(imagehash.phash(image, hash_size=HASH_SIZE))
 
 
 def hash_matrix(hashes: Sequence[str]) -> np.ndarray:

@@ -70,3 +70,11 @@ class ImportedDataset:
     has_boxes: bool = True
     default_classes: tuple[str, ...] | None = None
     split_fractions: dict[str, float] | None = None
+
+
+class ImageError(ValueError):
+    """An image file that cannot be decoded (corrupt, truncated or not an image)."""
+
+    def __init__(self, path: Path, problem: str) -> None:
+        super().__init__(f"{path}: {problem}")
+        self.path, self.problem = path, problem

@@ -1,9 +1,7 @@
-"""The files `prepare` writes besides the array: the manifest and the YOLO view."""
+"""The YOLO view of a dataset: its images linked in place, its labels, its ``data.yaml``."""
 
 from __future__ import annotations
 
-import csv
-import io
 import json
 import os
 from pathlib import Path
@@ -11,8 +9,6 @@ from pathlib import Path
 from fraclab.data.images import DecodedImage, full_resolution_gray
 from fraclab.data.records import ImageRecord
 
-MANIFEST_COLUMNS = ("index", "image_id", "source_path", "split", "shipped_split", "group",
-                    "label", "boxes", "classes", "width", "height", "sha1")
 NO_BOXES_FILE = "NO_BOXES.txt"
 NO_BOXES_NOTE = ("This dataset has no boxes (prepared.json: has_boxes = false), so there is "
                  "no YOLO view and the detect stage skips: localisation is not possible.\n")
@@ -48,26 +44,3 @@ def yolo_view(out: Path, records: list[ImageRecord], splits: list[str],
     (out / "data.yaml").write_text(json.dumps(spec, indent=2) + "\n")  # JSON is valid YAML
 
 
-def manifest_csv(records: list[ImageRecord], splits: list[str], decoded: list[DecodedImage],
-                 class_names: tuple[str, ...]) -> str:
-    """The manifest as CSV text: MANIFEST_COLUMNS, then ``site`` if any record has one and
-    ``spacing_row_mm``/``spacing_col_mm`` if any DICOM header gave a pixel spacing (datasets
-    without them keep the base columns, byte for byte)."""
-    with_site = any(r.site for r in records)
-    with_spacing = any(d.spacing_mm for d in decoded)
-    buffer = io.StringIO()
-    writer = csv.writer(buffer, lineterminator="\n")
-    writer.writerow(MANIFEST_COLUMNS + ("site",) * with_site
-                    + ("spacing_row_mm", "spacing_col_mm") * with_spacing)
-    for index, (r, split, d) in enumerate(zip(records, splits, decoded, strict=True)):
-        boxes = [[b.cls, round(b.cx, 6), round(b.cy, 6), round(b.w, 6), round(b.h, 6)]
-                 for b in r.boxes]
-        classes = ";".join(sorted({class_names[b.cls] for b in r.boxes}))
-        row = [index, r.image_id, r.path.as_posix(), split, r.split, r.group,
-               r.fractured, json.dumps(boxes), classes, d.width, d.height, d.sha1]
-        if with_site:
-            row.append(r.site)
-        if with_spacing:
-            row += [f"{v:.6g}" for v in d.spacing_mm] if d.spacing_mm else ["", ""]
-        writer.writerow(row)
-    return buffer.getvalue()

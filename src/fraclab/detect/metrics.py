@@ -1,8 +1,7 @@
-"""Numbers from Ultralytics' own validator as JSON-ready dicts; per-epoch curves from its log.
+"""Ultralytics' own validator on a split, its mean PR curve, and per-epoch curves from its log.
 
-Nothing here recomputes a metric: :func:`validate` runs ``YOLO(best).val`` and
-:func:`split_metrics` copies what its ``DetMetrics`` holds (precision and recall at the
-max-F1 confidence, AP@0.5 and AP@0.5:0.95, per class and their means over the classes present).
+Nothing here recomputes a metric: :func:`validate` runs ``YOLO(best).val``, and
+:func:`fraclab.evaluate.detection.split_metrics` copies what its ``DetMetrics`` holds.
 """
 
 from __future__ import annotations
@@ -12,15 +11,13 @@ from pathlib import Path
 
 import numpy as np
 
-from fraclab.detect import offline
+from fraclab.models import offline
 
 offline.configure()  # must precede the first `import ultralytics`
 
 from ultralytics import YOLO  # noqa: E402
 
 offline.restore_pil_open()  # a corrupt image stays PIL's clear error
-
-METRIC_KEYS = ("precision", "recall", "map50", "map50_95")
 
 
 def validate(weights: Path, data_yaml: Path, split: str, imgsz: int, batch: int, device: str,
@@ -29,30 +26,6 @@ def validate(weights: Path, data_yaml: Path, split: str, imgsz: int, batch: int,
     return YOLO(str(weights)).val(data=str(data_yaml), split=split, imgsz=imgsz, batch=batch,
                                   device=device, project=str(run_dir), name=f"val_{split}",
                                   exist_ok=True, plots=False, verbose=False)
-
-
-def split_metrics(metrics) -> dict:
-    """Overall and per-class (by name) precision, recall, mAP@0.5, mAP@0.5:0.95 of one split.
-
-    Classes without a box in the split have ``boxes: 0`` and null metrics (Ultralytics leaves
-    them out of its means, and so does this summary).
-    """
-    box = metrics.box
-    names = metrics.names
-    boxes_per_class = (np.asarray(metrics.nt_per_class) if metrics.nt_per_class is not None
-                       else np.zeros(len(names), dtype=int))
-    per_class = {names[k]: {"boxes": int(boxes_per_class[k]), **dict.fromkeys(METRIC_KEYS)}
-                 for k in sorted(names)}
-    for i, k in enumerate(box.ap_class_index):
-        precision, recall, ap50, ap = box.class_result(i)
-        per_class[names[int(k)]].update(precision=float(precision), recall=float(recall),
-                                        map50=float(ap50), map50_95=float(ap))
-    return {
-        "precision": float(box.mp), "recall": float(box.mr),
-        "map50": float(box.map50), "map50_95": float(box.map),
-        "boxes": int(boxes_per_class.sum()),
-        "per_class": per_class,
-    }
 
 
 def pr_curve(metrics, points: int = 101) -> list[tuple[float, float]]:

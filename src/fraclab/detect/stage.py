@@ -90,8 +90,9 @@ def run_detect(size: str, cfg: DetectParams, seed: int, prepared_dir: Path, out_
     if view.splits["test"].boxes == 0:
         log(f"detect {size}: the test split has no boxes; its metrics will be 0")
 
-    from fraclab.detect.metrics import epoch_log, pr_curve, split_metrics, validate
+    from fraclab.detect.metrics import epoch_log, pr_curve, validate
     from fraclab.detect.train import train
+    from fraclab.evaluate.detection import split_metrics
 
     with tempfile.TemporaryDirectory(prefix=f"fraclab-detect-{size}-") as tmp_name:
         tmp = Path(tmp_name)

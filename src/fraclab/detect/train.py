@@ -29,7 +29,7 @@ os.environ.setdefault("OMP_WAIT_POLICY", "ACTIVE")
 import numpy as np
 import torch
 
-from fraclab.detect import offline
+from fraclab.models import offline
 
 offline.configure()  # must precede the first `import ultralytics`
 

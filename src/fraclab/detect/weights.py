@@ -8,25 +8,13 @@
 
 from __future__ import annotations
 
-import socket
 from pathlib import Path
 
-from fraclab.detect import offline
+from fraclab.models import offline
+from fraclab.runtime import PretrainedWeightsError, reachable
 
 # Where Ultralytics publishes the YOLOv8 weights (named in the error so a user can fetch them).
 RELEASE_URL = "https://github.com/ultralytics/assets/releases/download/v8.4.0"
-
-
-class PretrainedWeightsError(RuntimeError):
-    """Pretrained weights were asked for but are not on disk and cannot be downloaded."""
-
-
-def _reachable(host: str = "github.com", timeout: float = 3.0) -> bool:
-    try:
-        with socket.create_connection((host, 443), timeout=timeout):
-            return True
-    except OSError:
-        return False
 
 
 def model_source(weights: str, size: str) -> str:
@@ -49,7 +37,7 @@ def model_source(weights: str, size: str) -> str:
     for candidate in (Path(name), folder / name):
         if candidate.is_file():
             return str(candidate.resolve())
-    if not _reachable():
+    if not reachable("github.com"):
         raise PretrainedWeightsError(
             f"detect.weights is pretrained but {name} is not in {folder} (nor in the working "
             f"folder) and there is no network to download it. Put {name} in {folder}, e.g. "

@@ -1,2 +1,2 @@
-"""Where each classifier looks: Grad-CAM maps, the layer they are taken at, the way back to the
-original image, and the randomisation sanity check (scores against boxes: evaluate.saliency)."""
+"""The `explain` stage: where each classifier looks on the test split (Grad-CAM in
+models.gradcam), scored against the boxes (evaluate.saliency), with the sanity check."""

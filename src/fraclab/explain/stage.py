@@ -20,7 +20,8 @@ from typing import Any
 import numpy as np
 import torch
 
-from fraclab.artifacts import ManifestImage, read_manifest, read_probabilities
+from fraclab.artifacts.manifest import ManifestImage, read_manifest
+from fraclab.artifacts.predictions import read_probabilities
 from fraclab.evaluate.bootstrap import grouped_bootstrap_ci
 from fraclab.evaluate.saliency import (
     Box,
@@ -32,7 +33,8 @@ from fraclab.evaluate.saliency import (
     rank_correlation,
     uniform_random_map,
 )
-from fraclab.explain.gradcam import (
+from fraclab.io import atomic_directory, atomic_write_json
+from fraclab.models.gradcam import (
     cascading_randomisation,
     ensemble_maps,
     from_letterbox,
@@ -40,7 +42,6 @@ from fraclab.explain.gradcam import (
     randomisation_blocks,
     target_layer,
 )
-from fraclab.io import atomic_directory, atomic_write_json
 from fraclab.params import ExplainParams
 
 SCORES = ("pointing", "energy", "iou")
@@ -137,7 +138,7 @@ def _scores_csv(rows: Sequence[dict[str, Any]]) -> str:
 
 
 def _fold_models(backbone: str, weights_dir: Path) -> list[tuple[str, torch.nn.Module]]:
-    from fraclab.classify.backbones import build_backbone
+    from fraclab.models.backbones import build_backbone
 
     models = []
     for path in sorted(weights_dir.glob("*.pt")):
@@ -168,7 +169,7 @@ def detector_boxes(checkpoint: Path, images: Sequence[ManifestImage], imgsz: int
     """Boxes the detect stage's checkpoint predicts on each image's original file, best
     first. The checkpoint is this pipeline's own detect output (DVC-tracked), which Ultralytics
     reads as it does in the detect stage's validation."""
-    from fraclab.detect import offline
+    from fraclab.models import offline
 
     offline.configure()
     from ultralytics import YOLO
@@ -206,7 +207,7 @@ def run_explain(backbone: str, params: dict[str, Any], cfg: ExplainParams, root:
     pixels = np.load(root / "artifacts/prepared/images.npy", mmap_mode="r")
     log(f"explain {backbone}: Grad-CAM at {layer}, {len(models)} fold models, "
         f"{len(test)} test images ({len(boxed)} with boxes)")
-    from fraclab.classify.train import InputPipeline
+    from fraclab.models.inputs import InputPipeline
 
     inputs = InputPipeline(torch.device("cpu"), channels_last=False)
     letterboxed = ensemble_maps([m for _, m in models], layer, pixels[[i.index for i in test]],
@@ -270,7 +271,7 @@ def run_explain(backbone: str, params: dict[str, Any], cfg: ExplainParams, root:
 def _write(root: Path, backbone: str, metrics: dict, rows: list, curve: list,
            test: list, maps: list, letterboxed: np.ndarray, positive: list, predicted: list,
            cfg: ExplainParams) -> None:
-    from fraclab.explain.figures import heatmap_png
+    from fraclab.models.heatmaps import heatmap_png
 
     with atomic_directory(root / f"artifacts/explain/{backbone}") as tmp:
         (tmp / "scores.csv").write_text(_scores_csv(rows))

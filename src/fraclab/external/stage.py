@@ -26,12 +26,12 @@ from typing import Any
 
 import numpy as np
 
-from fraclab.artifacts import read_manifest, read_probabilities
-from fraclab.data.images import DecodedImage, ImageError
-from fraclab.data.importers import import_dataset
+from fraclab.artifacts.manifest import read_manifest
+from fraclab.artifacts.predictions import read_probabilities
+from fraclab.data.formats import import_dataset
+from fraclab.data.images import DecodedImage, decode_all
 from fraclab.data.neardup import near_duplicates_between
-from fraclab.data.prepare import decode_all
-from fraclab.data.records import BadFile, DatasetError, ImageRecord
+from fraclab.data.records import BadFile, DatasetError, ImageError, ImageRecord
 from fraclab.data.splits import carve_grouped_split
 from fraclab.data.views import yolo_view
 from fraclab.evaluate.external import recalibration_gain, validation_metrics
@@ -148,7 +148,7 @@ def _detection(predictor: Any, records: list[ImageRecord], decoded: list[Decoded
                           "`classes: {theirs: ours}`"}
     remapped = [replace(r, boxes=tuple(replace(b, cls=classes["ids"][b.cls]) for b in r.boxes
                                        if b.cls in classes["ids"])) for r in records]
-    from fraclab.detect.metrics import split_metrics
+    from fraclab.evaluate.detection import split_metrics
 
     with tempfile.TemporaryDirectory(prefix="fraclab-external-") as tmp:
         view = Path(tmp) / "yolo"

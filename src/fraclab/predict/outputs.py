@@ -139,7 +139,7 @@ def draw_explanation(prediction: Prediction, side: int = 512) -> Any:
     positive (a negative decision shows the image and says so), and the boxes."""
     from PIL import Image
 
-    from fraclab.explain.figures import overlay
+    from fraclab.models.heatmaps import overlay
 
     caption = ("FRACTURE: Grad-CAM drawn" if prediction.decision
                else "no fracture: map not drawn")

@@ -20,7 +20,8 @@ from typing import Any
 
 import numpy as np
 
-from fraclab.data.images import ImageError, letterbox, to_uint8_gray
+from fraclab.data.images import letterbox, to_uint8_gray
+from fraclab.data.records import ImageError
 from fraclab.evaluate.thresholds import ensemble_decision
 from fraclab.predict.bundle import BundleError, FoldModel, fold_models, read_manifest
 
@@ -102,8 +103,8 @@ class Predictor:
         import torch
         from scipy.special import expit
 
-        from fraclab.classify.backbones import build_backbone, prefers_channels_last
-        from fraclab.classify.train import InputPipeline
+        from fraclab.models.backbones import build_backbone, prefers_channels_last
+        from fraclab.models.inputs import InputPipeline
         from fraclab.runtime import select_device
 
         self.root, self.manifest = root, manifest
@@ -159,7 +160,7 @@ class Predictor:
         ``keep_images`` each prediction carries its decoded grayscale (``image``); with
         ``explain``, the fold models' mean raw Grad-CAM on the original pixels (``saliency``)
         at the layer the study's explain stage used (the bundle's ``explain_layer``; else
-        :func:`fraclab.explain.gradcam.target_layer` at the bundle's image size).
+        :func:`fraclab.models.gradcam.target_layer` at the bundle's image size).
         """
         point = operating_point or self.default_point
         if point not in self.operating_points:
@@ -201,7 +202,7 @@ class Predictor:
         S) uint8 classifier inputs, letterboxed at the bundle's ``image_size`` (as
         :func:`fraclab.data.images.decode_image` makes them). Their mean over axis 0 is the
         ensemble probability :meth:`predict` reports."""
-        from fraclab.classify.train import predict_logits
+        from fraclab.models.inputs import predict_logits
 
         pixels = np.asarray(pixels)
         if pixels.ndim != 3 or pixels.shape[1:] != (self.image_size, self.image_size):
@@ -242,7 +243,7 @@ class Predictor:
         return out
 
     def _explain(self, good: list[_Decoded]) -> list[np.ndarray]:
-        from fraclab.explain.gradcam import ensemble_maps, from_letterbox, target_layer
+        from fraclab.models.gradcam import ensemble_maps, from_letterbox, target_layer
 
         layer = (self.manifest["classifier"].get("explain_layer")
                  or target_layer(self.models[0], self.backbone, self.image_size))
@@ -268,7 +269,7 @@ def _load_detector(root: Path, spec: dict[str, Any], device: Any) -> Any:
     """Ultralytics' YOLO built from the bundle's YAML with the bundle's state dict."""
     import torch
 
-    from fraclab.detect import offline
+    from fraclab.models import offline
 
     # Before Ultralytics is imported: its settings in a cache folder of ours, no downloads
     # (inside a process that already configured it, e.g. a test run, that choice stands).

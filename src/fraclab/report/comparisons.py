@@ -1,6 +1,6 @@
 """Every pair of backbones compared on the same images (DeLong and a paired bootstrap).
 
-Uses :func:`fraclab.calibrate.compare.compare_backbones` on the calibrated prediction
+Uses :func:`fraclab.report.compare.compare_backbones` on the calibrated prediction
 files, exactly as ``fraclab compare-backbones A B`` does, so the report's p-values and
 intervals can be reproduced from the command line.
 """
@@ -11,8 +11,8 @@ from itertools import combinations
 from pathlib import Path
 from typing import Any
 
-from fraclab.calibrate.compare import compare_backbones
-from fraclab.calibrate.tables import PredictionFileError
+from fraclab.artifacts.predictions import PredictionFileError
+from fraclab.report.compare import compare_backbones
 
 
 def compare_all(backbones: list[str], calibrate_root: Path, manifest: Path, *, n_boot: int,
@@ -21,7 +21,7 @@ def compare_all(backbones: list[str], calibrate_root: Path, manifest: Path, *, n
     ``error`` when a test is undefined on these predictions (e.g. a perfect separator).
 
     A missing or malformed prediction file is not such a case: its
-    :class:`~fraclab.calibrate.tables.PredictionFileError` propagates.
+    :class:`~fraclab.artifacts.predictions.PredictionFileError` propagates.
     """
     results = []
     for a, b in combinations(backbones, 2):

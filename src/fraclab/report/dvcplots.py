@@ -14,8 +14,7 @@ from pathlib import Path
 
 import numpy as np
 
-from fraclab.calibrate.tables import table_text
-from fraclab.io import atomic_directory
+from fraclab.io import atomic_directory, table_text
 from fraclab.report import figures, plotdata
 from fraclab.study.facts import Facts
 from fraclab.study.summary import best_size, localisation_status, sentence
@@ -61,7 +60,7 @@ def on_grid(curve: plotdata.Curve, metric: str, points: int = 101) -> plotdata.C
 def _placeholder_png(text: str) -> bytes:
     import matplotlib.pyplot as plt
 
-    from fraclab.calibrate.plots import png_bytes
+    from fraclab.io import png_bytes
 
     fig, ax = plt.subplots(figsize=(6, 1.5))
     ax.axis("off")

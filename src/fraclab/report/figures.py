@@ -16,7 +16,7 @@ matplotlib.use("Agg")  # no display: the stage runs headless
 import matplotlib.pyplot as plt
 import numpy as np
 
-from fraclab.calibrate.plots import png_bytes
+from fraclab.io import png_bytes
 from fraclab.report.plotdata import Curve
 
 SPLIT_NAMES = {"oof": "pooled out-of-fold", "test": "test (fold ensemble)",

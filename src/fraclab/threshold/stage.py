@@ -29,17 +29,15 @@ from pathlib import Path
 
 import numpy as np
 
-from fraclab.calibrate.plots import png_bytes
-from fraclab.calibrate.stage import model_key
-from fraclab.calibrate.tables import (
+from fraclab.artifacts.predictions import (
     Manifest,
     Model,
     PredictionFileError,
     Predictions,
     check_same_models,
     ensemble,
+    model_key,
     read_predictions,
-    table_text,
 )
 from fraclab.evaluate.bootstrap import grouped_bootstrap_refit
 from fraclab.evaluate.metrics import summarize
@@ -52,7 +50,13 @@ from fraclab.evaluate.thresholds import (
     operating_point_intervals,
     threshold_curve,
 )
-from fraclab.io import atomic_write_bytes, atomic_write_json, atomic_write_text
+from fraclab.io import (
+    atomic_write_bytes,
+    atomic_write_json,
+    atomic_write_text,
+    png_bytes,
+    table_text,
+)
 from fraclab.params import ThresholdParams
 
 CURVE_METRICS = ("sensitivity", "specificity", "precision", "f1")

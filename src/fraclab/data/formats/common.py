@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import os
+import re
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -94,3 +95,27 @@ class BadRows:
         if self.on_bad == "error":
             raise DatasetError(f"{path}: {problem}")
         self.skipped.append(BadFile(str(path), problem))
+
+
+def parse_flag(value: str, where: str) -> int:
+    """A 0/1 flag as FracAtlas and GRAZPEDWRI-DX write it: 1, 1.0, 0, 0.0 or blank (= 0)."""
+    if value in ("", "0", "0.0"):
+        return 0
+    if value in ("1", "1.0"):
+        return 1
+    raise DatasetError(f"{where}: flag {value!r} is not 0, 1 or blank")
+
+
+IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff", ".webp", ".dcm"}
+
+
+# Roboflow renames every exported file to `<source stem>_<ext>.rf.<hash>`; augmented copies of
+# one X-ray share the source stem, so it is the group that must not straddle splits.
+_ROBOFLOW_SUFFIX = re.compile(r"(?:_(?:jpe?g|png|bmp|tiff?|webp))?\.rf\.[0-9a-fA-F]+$",
+                              re.IGNORECASE)
+
+
+def source_stem(file_name: str) -> str:
+    """The source image's stem: a Roboflow file name before ``_jpg.rf.<hash>``/``.rf.<hash>``."""
+    stem = Path(file_name).stem
+    return _ROBOFLOW_SUFFIX.sub("", stem) or stem

@@ -94,7 +94,7 @@ def configure(config_dir: Path | str | None = None) -> Path:
     if "ultralytics" in sys.modules:
         current = os.environ.get("YOLO_CONFIG_DIR")
         if current is None or Path(current).resolve() != target:
-            raise RuntimeError(f"ultralytics was imported before fraclab.detect.offline."
+            raise RuntimeError(f"ultralytics was imported before fraclab.models.offline."
                                f"configure({target}); its settings come from "
                                f"{current or 'the global Ultralytics config folder'}")
     _seed(target)

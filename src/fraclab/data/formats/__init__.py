@@ -14,12 +14,12 @@ from dataclasses import replace
 from pathlib import Path
 from typing import NamedTuple
 
-from fraclab.data.classfolders import is_class_folders, read_class_folders
-from fraclab.data.fracatlas import is_fracatlas, read_fracatlas
-from fraclab.data.grazpedwri import is_grazpedwri, read_grazpedwri
-from fraclab.data.mura import is_mura, read_mura
+from fraclab.data.formats.classfolders import is_class_folders, read_class_folders
+from fraclab.data.formats.fracatlas import is_fracatlas, read_fracatlas
+from fraclab.data.formats.grazpedwri import is_grazpedwri, read_grazpedwri
+from fraclab.data.formats.mura import is_mura, read_mura
+from fraclab.data.formats.yolo import is_yolo_export, read_yolo_export
 from fraclab.data.records import DatasetError, ImportedDataset
-from fraclab.data.yolo import is_yolo_export, read_yolo_export
 from fraclab.params import DataParams
 
 

@@ -15,12 +15,7 @@ from pathlib import Path
 
 import numpy as np
 
-from fraclab.calibrate.tables import (
-    Manifest,
-    PredictionFileError,
-    ensemble,
-    read_predictions,
-)
+from fraclab.artifacts.predictions import Manifest, PredictionFileError, ensemble, read_predictions
 from fraclab.evaluate.compare import clustered_delong_test, delong_test, paired_auroc_bootstrap
 
 

@@ -1,10 +1,12 @@
 """Prediction files between stages: read with checks that name the file, write exactly.
 
 ``classify-cv`` writes ``oof.csv`` / ``inner_val.csv`` (image_id, repeat, fold, label, logit)
-and ``test.csv`` (no label). ``calibrate`` writes the same rows with a ``prob`` column, the
-calibrated probability. Floats are written with ``repr`` (the shortest text that reads back
-to the identical float64), so every metric recomputed from a saved file matches the stage's
-own number exactly, not just to the printed digits.
+and ``test.csv`` (no label) with :func:`predictions_csv`, logits to 9 significant digits; the
+stages after it read those logits, never the model's unrounded ones. ``calibrate`` writes the
+same rows with a ``prob`` column, the calibrated probability, with :func:`predictions_text`:
+floats by ``repr`` (the shortest text that reads back to the identical float64), so every
+metric recomputed from a saved file matches the stage's own number exactly, not just to the
+printed digits. :func:`model_key` names a fold model in metrics files and weight files.
 """
 
 from __future__ import annotations
@@ -17,6 +19,8 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
+
+from fraclab.artifacts.manifest import ArtifactError
 
 Model = tuple[int, int]  # (repeat, fold): one fold model
 
@@ -127,17 +131,6 @@ def predictions_text(pred: Predictions) -> str:
     return buffer.getvalue()
 
 
-def table_text(columns: dict[str, np.ndarray | list]) -> str:
-    """CSV text of equal-length columns; floats by repr (exact round trip)."""
-    buffer = io.StringIO()
-    writer = csv.writer(buffer, lineterminator="\n")
-    writer.writerow(list(columns))
-    lists = [np.asarray(v).tolist() for v in columns.values()]
-    for row in zip(*lists, strict=True):
-        writer.writerow([repr(v) if isinstance(v, float) else v for v in row])
-    return buffer.getvalue()
-
-
 @dataclass(frozen=True)
 class Manifest:
     """Label, group and split of every image, from ``artifacts/prepared/manifest.csv``."""
@@ -201,3 +194,35 @@ def ensemble(test: Predictions, values: np.ndarray) -> tuple[np.ndarray, np.ndar
         raise PredictionFileError(f"{test.path}: image {bad!r} has {counts[ids == bad][0]} "
                                   f"predictions, expected one per fold model ({n_models})")
     return ids, np.bincount(position, weights=values) / counts
+
+
+def model_key(model: Model) -> str:
+    """``r<repeat>_f<fold>``: the key of a fold model in metrics files."""
+    return f"r{model[0]}_f{model[1]}"
+
+
+def read_probabilities(path: Path, column: str = "prob") -> dict[str, float]:
+    """``image_id -> column`` of a predictions CSV (e.g. calibrate's test_ensemble.csv)."""
+    if not path.is_file():
+        raise ArtifactError(f"{path}: not found; run `dvc repro`")
+    with path.open(newline="") as handle:
+        rows = list(csv.DictReader(handle))
+    if rows and column not in rows[0]:
+        raise ArtifactError(f"{path}: no column {column!r}")
+    return {r["image_id"]: float(r[column]) for r in rows}
+
+
+PREDICTION_COLUMNS = ("image_id", "repeat", "fold", "label", "logit")
+
+
+def predictions_csv(rows: list[tuple], with_label: bool = True) -> str:
+    """CSV text of (image_id, repeat, fold, label, logit) rows; logits to 9 significant digits."""
+    buffer = io.StringIO()
+    writer = csv.writer(buffer, lineterminator="\n")
+    if with_label:
+        writer.writerow(PREDICTION_COLUMNS)
+        writer.writerows((i, r, k, y, f"{z:.9g}") for i, r, k, y, z in rows)
+    else:
+        writer.writerow([c for c in PREDICTION_COLUMNS if c != "label"])
+        writer.writerows((i, r, k, f"{z:.9g}") for i, r, k, _, z in rows)
+    return buffer.getvalue()

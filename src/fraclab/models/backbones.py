@@ -7,7 +7,6 @@ path to a state dict of the same torchvision architecture.
 
 from __future__ import annotations
 
-import socket
 from collections.abc import Callable
 from pathlib import Path
 from urllib.parse import urlparse
@@ -15,6 +14,8 @@ from urllib.parse import urlparse
 import torch
 from torch import nn
 from torchvision.models import get_model, get_model_weights
+
+from fraclab.runtime import PretrainedWeightsError, reachable
 
 # ImageNet statistics: the normalisation the pretrained weights expect. Grayscale radiographs
 # are repeated over three channels and normalised with them (also for random init, so a run
@@ -62,10 +63,6 @@ def prefers_channels_last(name: str, device: torch.device) -> bool:
     return device.type == "cuda" or (device.type == "cpu" and name in CPU_CHANNELS_LAST)
 
 
-class PretrainedWeightsError(RuntimeError):
-    """Pretrained weights were asked for but cannot be had (offline, missing, unreadable)."""
-
-
 def check_backbone(name: str) -> None:
     """Raise ValueError naming the valid backbones when ``name`` is not one of them."""
     if name not in HEADS:
@@ -78,15 +75,6 @@ def imagenet_checkpoint(name: str) -> tuple[Path, str]:
     weights = get_model_weights(name).IMAGENET1K_V1
     file_name = Path(urlparse(weights.url).path).name
     return Path(torch.hub.get_dir()) / "checkpoints" / file_name, weights.url
-
-
-def _reachable(url: str, timeout: float = 3.0) -> bool:
-    host = urlparse(url).hostname or ""
-    try:
-        with socket.create_connection((host, 443), timeout=timeout):
-            return True
-    except OSError:
-        return False
 
 
 def build_backbone(name: str, pretrained: str = "none") -> tuple[nn.Module, nn.Module]:
@@ -104,7 +92,7 @@ def build_backbone(name: str, pretrained: str = "none") -> tuple[nn.Module, nn.M
     check_backbone(name)
     if pretrained == "imagenet":
         checkpoint, url = imagenet_checkpoint(name)
-        if not checkpoint.is_file() and not _reachable(url):
+        if not checkpoint.is_file() and not reachable(urlparse(url).hostname or ""):
             raise PretrainedWeightsError(
                 f"ImageNet weights for {name} are not cached and {urlparse(url).hostname} "
                 f"cannot be reached: put {checkpoint.name} (from {url}) into "

@@ -18,8 +18,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 from pathlib import Path
 
+from fraclab.data.formats.common import IMAGE_SUFFIXES, source_stem
 from fraclab.data.records import DatasetError, ImageRecord, ImportedDataset
-from fraclab.data.yolo import IMAGE_SUFFIXES, source_stem
 from fraclab.params import DEFAULT_NEGATIVE_FOLDERS, DEFAULT_POSITIVE_FOLDERS, normalise_folder
 
 SPLIT_FOLDERS = {"train": "train", "val": "valid", "valid": "valid", "validation": "valid",

@@ -19,8 +19,8 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
+from fraclab.data.formats.common import BadRows, inside, read_headerless, require
 from fraclab.data.records import DatasetError, ImageRecord, ImportedDataset
-from fraclab.data.tables import BadRows, inside, read_headerless, require
 
 FOLDER = "MURA-v1.1"
 SHIPPED = ("train", "valid")

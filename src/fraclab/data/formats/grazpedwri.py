@@ -16,10 +16,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from fraclab.data.fracatlas import parse_flag
+from fraclab.data.formats.common import BadRows, parse_flag, read_table, require
 from fraclab.data.labels import LabelError, read_label_file
 from fraclab.data.records import UNASSIGNED, DatasetError, ImageRecord, ImportedDataset
-from fraclab.data.tables import BadRows, read_table, require
 
 CLASS_NAMES = ("boneanomaly", "bonelesion", "foreignbody", "fracture", "metal",
                "periostealreaction", "pronatorsign", "softtissue", "text")

@@ -21,9 +21,9 @@ import json
 from collections import defaultdict
 from pathlib import Path
 
+from fraclab.data.formats.common import BadRows, inside, parse_flag, read_table, require
 from fraclab.data.labels import Box, LabelError, parse_label_line
 from fraclab.data.records import SPLITS, UNASSIGNED, DatasetError, ImageRecord, ImportedDataset
-from fraclab.data.tables import BadRows, inside, read_table, require
 
 FOLDER = "FracAtlas"
 SITES = ("hand", "leg", "hip", "shoulder")
@@ -43,15 +43,6 @@ def is_fracatlas(root: Path) -> bool:
     """True when ``root`` (or ``root/FracAtlas``) has ``dataset.csv`` and ``images/Fractured``."""
     base = fracatlas_root(root)
     return (base / "dataset.csv").is_file() and (base / IMAGE_FOLDERS[1]).is_dir()
-
-
-def parse_flag(value: str, where: str) -> int:
-    """A 0/1 flag as FracAtlas and GRAZPEDWRI-DX write it: 1, 1.0, 0, 0.0 or blank (= 0)."""
-    if value in ("", "0", "0.0"):
-        return 0
-    if value in ("1", "1.0"):
-        return 1
-    raise DatasetError(f"{where}: flag {value!r} is not 0, 1 or blank")
 
 
 def site_of(row: dict[str, str], where: str) -> str:

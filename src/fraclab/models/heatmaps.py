@@ -10,7 +10,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image, ImageDraw
 
-from fraclab.artifacts import ManifestImage
+from fraclab.artifacts.manifest import ManifestImage
 from fraclab.data.images import full_resolution_gray
 from fraclab.evaluate.saliency import Box
 

@@ -14,21 +14,11 @@ from pathlib import Path
 
 import yaml
 
+from fraclab.data.formats.common import IMAGE_SUFFIXES, source_stem
 from fraclab.data.labels import LabelError, read_label_file
 from fraclab.data.records import SPLITS, BadFile, DatasetError, ImageRecord, ImportedDataset
 
-IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff", ".webp", ".dcm"}
 _YAML_SPLIT_KEYS = {"train": "train", "valid": "val", "test": "test"}
-# Roboflow renames every exported file to `<source stem>_<ext>.rf.<hash>`; augmented copies of
-# one X-ray share the source stem, so it is the group that must not straddle splits.
-_ROBOFLOW_SUFFIX = re.compile(r"(?:_(?:jpe?g|png|bmp|tiff?|webp))?\.rf\.[0-9a-fA-F]+$",
-                              re.IGNORECASE)
-
-
-def source_stem(file_name: str) -> str:
-    """The source image's stem: a Roboflow file name before ``_jpg.rf.<hash>``/``.rf.<hash>``."""
-    stem = Path(file_name).stem
-    return _ROBOFLOW_SUFFIX.sub("", stem) or stem
 
 
 def is_yolo_export(root: Path) -> bool:

@@ -1,6 +1,4 @@
-"""Readers of the files stages hand each other, for the stages that came later.
-
-``artifacts/prepared/manifest.csv`` (written by ``fraclab.data.views.manifest_csv``): one row
+"""``artifacts/prepared/manifest.csv``, its writer and its reader: one row
 per image with its index in ``images.npy``, split, group, label, true boxes (YOLO-normalised
 ``[class, cx, cy, w, h]``), the original width and height, and the site where known.
 """
@@ -9,10 +7,16 @@ from __future__ import annotations
 
 import csv
 import dataclasses
+import io
 import json
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
+
+if TYPE_CHECKING:
+    from fraclab.data.images import DecodedImage
+    from fraclab.data.records import ImageRecord
 
 
 class ArtifactError(ValueError):
@@ -62,17 +66,35 @@ def read_manifest(path: Path) -> list[ManifestImage]:
     return images
 
 
-def read_probabilities(path: Path, column: str = "prob") -> dict[str, float]:
-    """``image_id -> column`` of a predictions CSV (e.g. calibrate's test_ensemble.csv)."""
-    if not path.is_file():
-        raise ArtifactError(f"{path}: not found; run `dvc repro`")
-    with path.open(newline="") as handle:
-        rows = list(csv.DictReader(handle))
-    if rows and column not in rows[0]:
-        raise ArtifactError(f"{path}: no column {column!r}")
-    return {r["image_id"]: float(r[column]) for r in rows}
-
-
 def indices(images: list[ManifestImage]) -> np.ndarray:
     """The images.npy rows of ``images``, in their order."""
     return np.array([i.index for i in images], dtype=np.intp)
+
+
+MANIFEST_COLUMNS = ("index", "image_id", "source_path", "split", "shipped_split", "group",
+                    "label", "boxes", "classes", "width", "height", "sha1")
+
+
+def manifest_csv(records: list[ImageRecord], splits: list[str], decoded: list[DecodedImage],
+                 class_names: tuple[str, ...]) -> str:
+    """The manifest as CSV text: MANIFEST_COLUMNS, then ``site`` if any record has one and
+    ``spacing_row_mm``/``spacing_col_mm`` if any DICOM header gave a pixel spacing (datasets
+    without them keep the base columns, byte for byte)."""
+    with_site = any(r.site for r in records)
+    with_spacing = any(d.spacing_mm for d in decoded)
+    buffer = io.StringIO()
+    writer = csv.writer(buffer, lineterminator="\n")
+    writer.writerow(MANIFEST_COLUMNS + ("site",) * with_site
+                    + ("spacing_row_mm", "spacing_col_mm") * with_spacing)
+    for index, (r, split, d) in enumerate(zip(records, splits, decoded, strict=True)):
+        boxes = [[b.cls, round(b.cx, 6), round(b.cy, 6), round(b.w, 6), round(b.h, 6)]
+                 for b in r.boxes]
+        classes = ";".join(sorted({class_names[b.cls] for b in r.boxes}))
+        row = [index, r.image_id, r.path.as_posix(), split, r.split, r.group,
+               r.fractured, json.dumps(boxes), classes, d.width, d.height, d.sha1]
+        if with_site:
+            row.append(r.site)
+        if with_spacing:
+            row += [f"{v:.6g}" for v in d.spacing_mm] if d.spacing_mm else ["", ""]
+        writer.writerow(row)
+    return buffer.getvalue()

@@ -18,22 +18,23 @@ from __future__ import annotations
 import time
 from collections import Counter
 from collections.abc import Callable
-from concurrent.futures import ProcessPoolExecutor
 from dataclasses import replace
-from functools import partial
 from pathlib import Path
 
 import numpy as np
 
+from fraclab.artifacts.manifest import manifest_csv
 from fraclab.data.audit import audit_dataset
-from fraclab.data.images import DecodedImage, ImageError, decode_image
-from fraclab.data.importers import import_dataset
+from fraclab.data.formats import import_dataset
+from fraclab.data.formats.common import source_stem
+from fraclab.data.images import DecodedImage, decode_all
 from fraclab.data.neardup import near_duplicate_pairs, union_groups
 from fraclab.data.records import (
     SPLITS,
     UNASSIGNED,
     BadFile,
     DatasetError,
+    ImageError,
     ImageRecord,
     ImportedDataset,
 )
@@ -43,27 +44,10 @@ from fraclab.data.splits import (
     resplit_by_group,
     split_unassigned,
 )
-from fraclab.data.views import NO_BOXES_FILE, NO_BOXES_NOTE, manifest_csv, yolo_view
-from fraclab.data.yolo import source_stem
+from fraclab.data.views import NO_BOXES_FILE, NO_BOXES_NOTE, yolo_view
 from fraclab.io import atomic_directory, atomic_write_json, atomic_write_text
 from fraclab.params import DataParams
 from fraclab.runtime import available_cores
-
-
-def _decode_or_error(path: Path, size: int) -> DecodedImage | ImageError:
-    try:
-        return decode_image(path, size)
-    except ImageError as err:
-        return err
-
-
-def decode_all(paths: list[Path], size: int, workers: int) -> list[DecodedImage | ImageError]:
-    """Decode images in parallel; a failure comes back as its error, in order."""
-    decode = partial(_decode_or_error, size=size)
-    if workers <= 1 or len(paths) < 64:
-        return [decode(p) for p in paths]
-    with ProcessPoolExecutor(max_workers=workers) as pool:
-        return list(pool.map(decode, paths, chunksize=32))
 
 
 def regroup(records: list[ImageRecord], group_by: str) -> list[ImageRecord]:

@@ -1,0 +1,1 @@
+"""The `prepare` stage: import, decode, audit and split a dataset, and write its views."""
