@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
-import io
 from pathlib import Path
 
-from fraclab.io import atomic_write_text
+from fraclab.io import atomic_write_bytes, atomic_write_text, png_bytes, table_text
 
 SPLIT_ORDER = ("train", "valid", "test")
 
@@ -25,9 +24,7 @@ def distribution_tables(audit: dict) -> tuple[list[dict], list[dict]]:
 
 
 def _csv(rows: list[dict]) -> str:
-    header = list(rows[0])
-    lines = [",".join(header)] + [",".join(str(r[h]) for h in header) for r in rows]
-    return "\n".join(lines) + "\n"
+    return table_text({name: [row[name] for row in rows] for name in rows[0]})
 
 
 def write_distribution_plots(audit: dict, plots_dir: Path) -> None:
@@ -60,10 +57,4 @@ def write_distribution_plots(audit: dict, plots_dir: Path) -> None:
     right.set_xlabel("fracture boxes")
     right.set_title("Boxes per anatomical class")
     right.legend()
-    buffer = io.BytesIO()
-    fig.savefig(buffer, format="png", dpi=100, metadata={"Software": None})
-    plt.close(fig)
-    png = plots_dir / "distribution.png"
-    tmp = png.with_suffix(".png.tmp")
-    tmp.write_bytes(buffer.getvalue())
-    tmp.replace(png)
+    atomic_write_bytes(plots_dir / "distribution.png", png_bytes(fig))
