@@ -109,12 +109,12 @@ def _toy_images(n=48, size=32, seed=0):
     return images, labels
 
 
-def _train(images, labels, train_idx, val_idx, seed=0):
+def _train(images, labels, train_idx, val_idx, seed=0, precision="auto"):
     cfg = ClassifyParams(**TINY)
     torch.manual_seed(seed)
     model, head = build_backbone("mobilenet_v3_small")
     result = train_fold(model, head, images, labels, train_idx, val_idx, cfg, seed=seed,
-                        device=torch.device("cpu"))
+                        device=torch.device("cpu"), precision=precision)
     logits = predict_logits(model, images, val_idx, InputPipeline(torch.device("cpu"), False))
     return result, logits
 
@@ -129,6 +129,20 @@ def test_training_is_deterministic_and_outer_labels_are_never_read():
     assert first.best_epoch == second.best_epoch
     assert [h["val_loss"] for h in first.history] == [h["val_loss"] for h in second.history]
     np.testing.assert_array_equal(logits_a, logits_b)
+
+
+def test_bf16_training_is_deterministic_changes_the_model_and_predicts_in_float32():
+    images, labels = _toy_images()
+    train_idx, val_idx = np.arange(0, 28), np.arange(28, 48)
+    _, logits_fp32 = _train(images, labels, train_idx, val_idx, precision="fp32")
+    _, logits_auto = _train(images, labels, train_idx, val_idx)
+    np.testing.assert_array_equal(logits_fp32, logits_auto)  # auto is float32 on the CPU
+    bf16, logits_bf16 = _train(images, labels, train_idx, val_idx, precision="bf16")
+    _, logits_again = _train(images, labels, train_idx, val_idx, precision="bf16")
+    np.testing.assert_array_equal(logits_bf16, logits_again)
+    assert logits_bf16.dtype == np.float64 and np.isfinite(logits_bf16).all()
+    assert not np.array_equal(logits_bf16, logits_fp32)  # the forward pass ran in bfloat16
+    assert np.isfinite([h["val_loss"] for h in bf16.history]).all()
 
 
 def test_early_stopping_keeps_the_best_epoch():

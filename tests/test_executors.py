@@ -57,14 +57,57 @@ def test_results_come_back_in_task_order_with_the_shared_arguments():
     assert seen == [sorted(t, reverse=True) for t in tasks] * 2
 
 
+def mapped_file(task: int, images) -> tuple[int, str | None, int]:
+    """What a worker received as ``images``: its backing file (None for an in-memory copy)."""
+    return task, getattr(images, "filename", None), int(images[task].sum())
+
+
+def test_the_local_pool_maps_a_whole_npy_file_again_instead_of_copying_it(tmp_path,
+                                                                           monkeypatch):
+    import os
+
+    import numpy as np
+
+    np.save(tmp_path / "images.npy", np.arange(60, dtype=np.uint8).reshape(3, 4, 5))
+    images = np.load(tmp_path / "images.npy", mmap_mode="r")
+    # The spawned workers import this module to find `mapped_file`.
+    monkeypatch.setenv("PYTHONPATH", os.pathsep.join(
+        [str(Path(__file__).parent), os.environ.get("PYTHONPATH", "")]))
+    got = run_tasks(mapped_file, [0, 1, 2], executor="local", threads=1,
+                    shared={"images": images})
+    expected = [(k, str(tmp_path / "images.npy"), int(images[k].sum())) for k in range(3)]
+    assert got == expected
+    # A part of the file is not the file: it goes as a copy, and still gives the same sums.
+    part = run_tasks(mapped_file, [0, 1], executor="local", threads=1,
+                     shared={"images": images[1:]})
+    assert [(k, f) for k, f, _ in part] == [(0, None), (1, None)]
+    assert [s for *_, s in part] == [int(images[1:][k].sum()) for k in range(2)]
+
+
 def test_the_executor_comes_from_the_option_then_the_environment(monkeypatch):
     monkeypatch.delenv("FRACLAB_EXECUTOR", raising=False)
-    assert chosen_executor() == "serial"
+    monkeypatch.setattr("fraclab.executors.available_cores", lambda: 2)
+    assert chosen_executor(tasks=6, threads=1) == "local"
     monkeypatch.setenv("FRACLAB_EXECUTOR", "Ray")
-    assert chosen_executor() == "ray"
-    assert chosen_executor("local") == "local"
-    with pytest.raises(ValueError, match="serial, local, ray"):
+    assert chosen_executor(tasks=6, threads=1) == "ray"
+    assert chosen_executor("serial", tasks=6, threads=1) == "serial"
+    with pytest.raises(ValueError, match="auto, serial, local, ray"):
         chosen_executor("dask")
+
+
+@pytest.mark.parametrize(("cores", "tasks", "threads", "gpus", "expected"), [
+    (2, 6, 1, False, "local"),   # two 1-thread folds side by side on 2 cores
+    (2, 6, 2, False, "serial"),  # one fold fills the cores
+    (16, 6, 4, False, "local"),
+    (8, 1, 1, False, "serial"),  # one task: a pool would only add a process start
+    (8, 6, 1, True, "serial"),   # CUDA folds share no GPU unless asked (local or ray)
+])
+def test_auto_runs_folds_side_by_side_only_where_two_fit(monkeypatch, cores, tasks, threads,
+                                                         gpus, expected):
+    monkeypatch.delenv("FRACLAB_EXECUTOR", raising=False)
+    monkeypatch.setattr("fraclab.executors.available_cores", lambda: cores)
+    assert chosen_executor(tasks=tasks, threads=threads, gpus=gpus) == expected
+    assert chosen_executor("auto", tasks=tasks, threads=threads, gpus=gpus) == expected
 
 
 @pytest.mark.parametrize("executor", ["serial", "ray"])

@@ -39,6 +39,17 @@ def test_committed_classify_params_equal_the_defaults() -> None:
     assert section(ClassifyParams, params, "classify") == ClassifyParams()
 
 
+def test_precision_is_one_value_or_a_mapping_of_listed_backbones() -> None:
+    assert ClassifyParams(precision="bf16").precision_of("resnet18") == "bf16"
+    mixed = ClassifyParams(precision={"resnet18": "bf16"})
+    assert [mixed.precision_of(b) for b in mixed.backbones] == ["bf16", "auto", "auto"]
+    for bad, message in (({"precision": "fp16"}, "precision must be one of auto, fp32, bf16"),
+                         ({"precision": {"resnet18": "half"}}, "got 'half'"),
+                         ({"precision": {"resnet50": "bf16"}}, r"\['resnet50'\]")):
+        with pytest.raises(ParamsError, match=message):
+            section(ClassifyParams, {"classify": bad}, "classify")
+
+
 def test_committed_detect_params_equal_the_defaults() -> None:
     params = load_params(Path(__file__).parents[1] / "params.yaml")
     assert section(DetectParams, params, "detect") == DetectParams()

@@ -148,9 +148,10 @@ def recipe(name: str | None, data_path: str | None, recipes_dir: Path) -> None:
               default="params.yaml", show_default=True)
 @click.option("--prepared", "prepared_dir", type=click.Path(path_type=Path),
               default="artifacts/prepared", show_default=True)
-@click.option("--executor", type=click.Choice(["serial", "local", "ray"]), default=None,
-              help="Where the folds train (default: $FRACLAB_EXECUTOR, else serial); the "
-                   "results do not depend on it.")
+@click.option("--executor", type=click.Choice(["auto", "serial", "local", "ray"]),
+              default=None,
+              help="Where the folds train (default: $FRACLAB_EXECUTOR, else auto: side by "
+                   "side when two fit on the cores); the results do not depend on it.")
 def classify_cv(backbone: str, params_file: Path, prepared_dir: Path,
                 executor: str | None) -> None:
     """Repeated stratified group K-fold training of one backbone; OOF and test predictions."""

@@ -159,6 +159,11 @@ class AugmentParams:
                 raise ValueError(f"augment.{key} must be >= 0, got {getattr(self, key)}")
 
 
+#: Training precisions: auto (float16 mixed precision on CUDA, float32 elsewhere), fp32, and
+#: bf16 (bfloat16 autocast on CPU or CUDA). Predictions are float32 in every case.
+PRECISIONS = ("auto", "fp32", "bf16")
+
+
 @dataclasses.dataclass(frozen=True)
 class ClassifyParams:
     """The `classify:` section: backbones, CV protocol, transfer-learning schedule."""
@@ -182,9 +187,17 @@ class ClassifyParams:
     pos_weight: float | str = "auto"
     augment: AugmentParams = dataclasses.field(default_factory=AugmentParams)
     device: str = "auto"
-    threads: int | str = "auto"
+    threads: int | str = 1
+    precision: str | dict = "auto"
     n_boot: int = 1000
     ece_bins: int = 10
+
+    def precision_of(self, backbone: str) -> str:
+        """The training precision of ``backbone``: ``precision`` itself, or its entry in a
+        per-backbone mapping (``auto`` where the mapping names it not)."""
+        if isinstance(self.precision, dict):
+            return self.precision.get(backbone, "auto")
+        return self.precision
 
     def __post_init__(self) -> None:
         if isinstance(self.augment, dict):
@@ -208,6 +221,12 @@ class ClassifyParams:
         if not isinstance(self.backbones, list) or not self.backbones:
             raise ValueError("backbones must be a non-empty list")
         check_threads(self.threads)
+        given = self.precision if isinstance(self.precision, dict) else {}
+        if unknown := sorted(set(given) - set(self.backbones)):
+            raise ValueError(f"precision names {unknown}, which are not in backbones "
+                             f"{self.backbones}")
+        for value in given.values() if given else [self.precision]:
+            _choice("precision", value, PRECISIONS)
 
 
 @dataclasses.dataclass(frozen=True)

@@ -174,6 +174,7 @@ def _train_fold_task(task: FoldTask, images: np.ndarray, labels: np.ndarray,
     history: list[dict[str, float]] = []
     trained = train_fold(model, head, images, labels, task.inner_train, task.inner_val,
                          task.cfg, seed=task.seed, device=device, channels_last=channels_last,
+                         precision=task.cfg.precision_of(task.backbone),
                          on_epoch=lambda row: history.append(dict(row)),
                          desc=f"{task.backbone} r{task.repeat} f{task.fold}")
     inputs = InputPipeline(device, channels_last=channels_last)
@@ -218,12 +219,13 @@ def run_classify_cv(backbone: str, cfg: ClassifyParams, seed: int, prepared_dir:
     threads = available_cores() if cfg.threads == "auto" else cfg.threads
     torch.set_num_threads(threads)
     device = select_device(cfg.device, "classify.device")
-    executor = chosen_executor(executor)
     data = PreparedData.load(prepared_dir)
     dev = np.flatnonzero(~data.is_test)
     test = np.flatnonzero(data.is_test)
     plan = cv_plan(data.labels[dev], data.groups[dev], folds=cfg.folds, repeats=cfg.repeats,
                    val_fraction=cfg.val_fraction, seed=seed)
+    executor = chosen_executor(executor, tasks=cfg.folds * cfg.repeats, threads=threads,
+                               gpus=device.type == "cuda")
     log(f"{backbone}: {len(dev)} development images ({len(set(data.groups[dev]))} groups), "
         f"{len(test)} test images; {cfg.repeats} x {cfg.folds} folds on {device} "
         f"({executor} executor)")
@@ -265,7 +267,7 @@ def run_classify_cv(backbone: str, cfg: ClassifyParams, seed: int, prepared_dir:
     metrics = {
         "backbone": backbone, "pretrained": cfg.pretrained, "device": device.type,
         "seed": seed, "folds": cfg.folds, "repeats": cfg.repeats, "threshold": 0.5,
-        "threads": threads,
+        "threads": threads, "precision": cfg.precision_of(backbone),
         **scores,
         "training": {
             "epochs_trained": summarize([r["epochs_trained"] for r in fold_records]),

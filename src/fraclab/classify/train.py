@@ -70,6 +70,7 @@ def _schedule(optimizer: torch.optim.Optimizer, cfg: ClassifyParams, n_train: in
 def train_fold(model: nn.Module, head: nn.Module, images: np.ndarray, labels: np.ndarray,
                train_idx: np.ndarray, val_idx: np.ndarray, cfg: ClassifyParams, *,
                seed: int, device: torch.device, channels_last: bool | None = None,
+               precision: str = "auto",
                on_epoch: Callable[[dict[str, float]], None] | None = None,
                desc: str = "") -> FoldTraining:
     """Train ``model`` on ``train_idx``; early-stop on the loss over ``val_idx``.
@@ -79,6 +80,10 @@ def train_fold(model: nn.Module, head: nn.Module, images: np.ndarray, labels: np
     Patience counts only full-network epochs. The weights of the epoch with the lowest
     validation loss are loaded back into ``model`` before returning.
     ``channels_last`` (default: on CUDA only) picks the memory format of model and batches.
+    ``precision`` (see :data:`fraclab.params.PRECISIONS`) sets the forward pass's autocast:
+    ``auto`` float16 with gradient scaling on CUDA and float32 elsewhere, ``fp32``, or
+    ``bf16`` (bfloat16, whose float32 range needs no scaling). The validation loss and every
+    prediction are float32.
     """
     torch.manual_seed(seed)
     generator = torch.Generator().manual_seed(seed)
@@ -86,7 +91,9 @@ def train_fold(model: nn.Module, head: nn.Module, images: np.ndarray, labels: np
     channels_last = use_cuda if channels_last is None else channels_last
     model.to(device, memory_format=torch.channels_last if channels_last else torch.preserve_format)
     inputs = InputPipeline(device, channels_last=channels_last)
-    scaler = torch.amp.GradScaler("cuda", enabled=use_cuda)
+    half = precision == "auto" and use_cuda
+    autocast_dtype = torch.bfloat16 if precision == "bf16" else torch.float16
+    scaler = torch.amp.GradScaler("cuda", enabled=half)
     y_train = torch.from_numpy(labels[train_idx].astype(np.float32))
     y_val = torch.from_numpy(labels[val_idx].astype(np.float32))
     pos_weight = torch.tensor(positive_weight(labels[train_idx], cfg.pos_weight), device=device)
@@ -111,7 +118,8 @@ def train_fold(model: nn.Module, head: nn.Module, images: np.ndarray, labels: np
                 continue
             x = inputs(images[train_idx[batch]], cfg.augment, generator)
             y = y_train[batch].to(device)
-            with torch.autocast(device.type, enabled=use_cuda):
+            with torch.autocast(device.type, dtype=autocast_dtype,
+                                enabled=half or precision == "bf16"):
                 logits = model(x).float().squeeze(1)
                 loss = F.binary_cross_entropy_with_logits(logits, y, pos_weight=pos_weight)
             optimizer.zero_grad(set_to_none=True)
