@@ -23,6 +23,8 @@ default 1; a fraction lets small models share a GPU). Ray is an optional extra:
 from __future__ import annotations
 
 import os
+import threading
+import time
 from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import ProcessPoolExecutor
 from multiprocessing import get_context
@@ -78,7 +80,15 @@ def _by_reference(value: Any) -> Any:
     return _NpyFile(str(value.filename)) if same else value
 
 
-def _init_worker(shared: dict[str, Any]) -> None:
+def _exit_with(parent: int) -> None:
+    # A killed stage must not leave its workers behind (holding its output pipes open).
+    while os.getppid() == parent:
+        time.sleep(0.5)
+    os._exit(1)
+
+
+def _init_worker(shared: dict[str, Any], parent: int) -> None:
+    threading.Thread(target=_exit_with, args=(parent,), daemon=True).start()
     _SHARED.update({name: np.load(value.path, mmap_mode="r") if isinstance(value, _NpyFile)
                     else value for name, value in shared.items()})
 
@@ -120,8 +130,8 @@ def run_tasks(function: Callable[..., Result], tasks: Sequence[Task], *, executo
         # spawn, not fork: a forked child of a process whose OpenMP pool is running can hang.
         with ProcessPoolExecutor(max_workers=workers, mp_context=get_context("spawn"),
                                  initializer=_init_worker,
-                                 initargs=({k: _by_reference(v) for k, v in shared.items()},)
-                                 ) as pool:
+                                 initargs=({k: _by_reference(v) for k, v in shared.items()},
+                                           os.getpid())) as pool:
             return _collect(pool.map(_call_shared, [function] * len(tasks), tasks), on_result)
     return _run_on_ray(function, tasks, shared, threads, gpus, on_result)
 
