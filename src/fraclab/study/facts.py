@@ -89,6 +89,9 @@ def settings_digest(params: dict[str, Any]) -> str:
             parent = parent.get(key) if isinstance(parent, dict) else None
         if isinstance(parent, dict):
             parent.pop(path[-1], None)
+    # `auto` is how every run trained before the setting existed, sweeps included.
+    if kept.get("classify", {}).get("precision") == "auto":
+        kept["classify"].pop("precision")
     return params_digest(kept)
 
 
