@@ -34,6 +34,14 @@ def test_unknown_backbone_lists_the_valid_ones():
         build_backbone("vgg11")
 
 
+def test_precision_naming_no_backbone_stops_the_stage_first(tmp_path):
+    cfg = ClassifyParams(precision={"resnet50": "bf16"}, **TINY)
+    with pytest.raises(ValueError, match=r"classify.precision: unknown backbone 'resnet50'"):
+        run_classify_cv("resnet18", cfg, 0, tmp_path / "absent", tmp_path / "out",
+                        tmp_path / "m.json", tmp_path / "plots")
+    assert not (tmp_path / "out").exists()
+
+
 @pytest.mark.parametrize("name", BACKBONES)
 def test_single_logit_head(name):
     model, head = build_backbone(name)

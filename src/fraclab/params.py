@@ -188,13 +188,15 @@ class ClassifyParams:
     augment: AugmentParams = dataclasses.field(default_factory=AugmentParams)
     device: str = "auto"
     threads: int | str = 1
-    precision: str | dict = "auto"
+    # bfloat16 trains ResNet-18 ~1.4x faster on CPUs with AVX-512 BF16 (README, "classify-cv");
+    # it slows the depthwise convolutions of the other two.
+    precision: str | dict = dataclasses.field(default_factory=lambda: {"resnet18": "bf16"})
     n_boot: int = 1000
     ece_bins: int = 10
 
     def precision_of(self, backbone: str) -> str:
         """The training precision of ``backbone``: ``precision`` itself, or its entry in a
-        per-backbone mapping (``auto`` where the mapping names it not)."""
+        per-backbone mapping (``auto`` where the mapping does not name it)."""
         if isinstance(self.precision, dict):
             return self.precision.get(backbone, "auto")
         return self.precision
@@ -221,10 +223,9 @@ class ClassifyParams:
         if not isinstance(self.backbones, list) or not self.backbones:
             raise ValueError("backbones must be a non-empty list")
         check_threads(self.threads)
+        # A mapping may name backbones this run leaves out (`-S classify.backbones=[...]`
+        # keeps the default mapping); the classify stage rejects names no backbone has.
         given = self.precision if isinstance(self.precision, dict) else {}
-        if unknown := sorted(set(given) - set(self.backbones)):
-            raise ValueError(f"precision names {unknown}, which are not in backbones "
-                             f"{self.backbones}")
         for value in given.values() if given else [self.precision]:
             _choice("precision", value, PRECISIONS)
 

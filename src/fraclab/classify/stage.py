@@ -216,6 +216,11 @@ def run_classify_cv(backbone: str, cfg: ClassifyParams, seed: int, prepared_dir:
     ``executor`` (or ``FRACLAB_EXECUTOR``) says, with identical results
     (:mod:`fraclab.executors`)."""
     check_backbone(backbone)
+    for name in cfg.precision if isinstance(cfg.precision, dict) else ():
+        try:
+            check_backbone(name)
+        except ValueError as err:
+            raise ValueError(f"classify.precision: {err}") from None
     threads = available_cores() if cfg.threads == "auto" else cfg.threads
     torch.set_num_threads(threads)
     device = select_device(cfg.device, "classify.device")

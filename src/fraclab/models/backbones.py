@@ -52,10 +52,11 @@ HEADS: dict[str, Callable[[nn.Module], nn.Module]] = {
 BACKBONES = tuple(HEADS)
 
 
-# Measured with 2 CPU threads at 64 px, batch 32 (forward + backward + step): channels-last
-# makes the depthwise convolutions of MobileNetV3 ~30 % and EfficientNet ~40 % faster, and
-# ResNet-18 ~12 % slower. On CUDA it pays for every backbone (tensor cores).
-CPU_CHANNELS_LAST = frozenset({"mobilenet_v3_small", "efficientnet_b0"})
+# Measured with torch 2.14 on 1 and 2 CPU threads at 64 px, batch 32 (forward + backward +
+# step; benchmarks/classify.py): channels-last makes the depthwise convolutions of MobileNetV3
+# ~1.7x and EfficientNet ~1.6x faster, and ResNet-18 ~1.1x in float32 (about equal in
+# bfloat16). On CUDA it pays for every backbone (tensor cores).
+CPU_CHANNELS_LAST = frozenset({"resnet18", "mobilenet_v3_small", "efficientnet_b0"})
 
 
 def prefers_channels_last(name: str, device: torch.device) -> bool:
