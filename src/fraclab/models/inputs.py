@@ -14,6 +14,20 @@ from fraclab.models.backbones import IMAGENET_MEAN, IMAGENET_STD
 from fraclab.params import AugmentParams
 
 
+def affine_grid(theta: torch.Tensor, height: int, width: int) -> torch.Tensor:
+    """``F.affine_grid(theta, (B, C, height, width), align_corners=False)`` by broadcasting.
+
+    The same sums in the same order (x * a + y * b + c per output coordinate) as the batched
+    matrix product torch uses, which on the CPU is ~2.5x slower at an inner size of 3 and was
+    half of the augmentation's time; equal to it bit for bit on the machines measured.
+    """
+    xs = (torch.linspace(-1, 1, width) * (width - 1) / width).view(1, 1, width)
+    ys = (torch.linspace(-1, 1, height) * (height - 1) / height).view(1, height, 1)
+    t = theta.view(-1, 2, 3, 1, 1)
+    return torch.stack([xs * t[:, 0, 0] + ys * t[:, 0, 1] + t[:, 0, 2],
+                        xs * t[:, 1, 0] + ys * t[:, 1, 1] + t[:, 1, 2]], dim=-1)
+
+
 def augment_batch(x: torch.Tensor, aug: AugmentParams, generator: torch.Generator) -> torch.Tensor:
     """Random flip, small affine and brightness/contrast, drawn per image.
 
@@ -29,7 +43,7 @@ def augment_batch(x: torch.Tensor, aug: AugmentParams, generator: torch.Generato
     cos, sin = torch.cos(angle) / zoom, torch.sin(angle) / zoom
     theta = torch.stack([torch.stack([cos, -sin, u[:, 2] * aug.translate * 2], 1),
                          torch.stack([sin, cos, u[:, 3] * aug.translate * 2], 1)], 1)
-    grid = F.affine_grid(theta, list(x.shape), align_corners=False)
+    grid = affine_grid(theta, x.shape[-2], x.shape[-1])
     x = F.grid_sample(x, grid, mode="bilinear", padding_mode="zeros", align_corners=False)
     mean = x.mean(dim=(1, 2, 3), keepdim=True)
     contrast = (1 + u[:, 4] * aug.contrast)[:, None, None, None]
