@@ -342,6 +342,15 @@ def test_explain_not_run_is_said(project):
     assert "The explain stage has not run for these backbones" in text
 
 
+def test_seed_sweep_digest_ignores_rounding_only_params_and_keeps_the_rest():
+    from fraclab.study.facts import settings_digest
+
+    base = {"seed": 0, "classify": {"lr": 0.001, "threads": 1, "precision": "auto"}}
+    bf16 = {"seed": 1, "classify": {"lr": 0.001, "threads": 2, "precision": {"resnet18": "bf16"}}}
+    assert settings_digest(base) == settings_digest(bf16)
+    assert settings_digest(base) != settings_digest({**base, "classify": {"lr": 0.01}})
+
+
 def test_the_committed_seed_sweeps_apply_to_the_committed_settings():
     """Else the report silently drops its "SD over seeds" column: a params change that alters
     what the sweeps measured must come with new sweeps."""

@@ -34,6 +34,10 @@ SWEPT_PARAMS = (("seed",), ("classify", "threads"), ("detect", "threads"))
 # calibrate, threshold and detect): resample counts of intervals and the stages downstream
 # (explanations, the bundle, external validations).
 UNMEASURED_PARAMS = (("calibrate", "n_boot"), ("explain",), ("bundle",), ("external",))
+# Params that, like the thread count, change float rounding only: bfloat16 against float32
+# training moved each backbone's pooled out-of-fold AUROC less than its SD over seeds
+# (benchmarks/precision.py; README, "classify-cv").
+ROUNDING_PARAMS = (("classify", "precision"),)
 
 
 class ReportInputError(ValueError):
@@ -80,18 +84,16 @@ def numbers(table: dict[str, list[str]], column: str, path: Path) -> np.ndarray:
 
 def settings_digest(params: dict[str, Any]) -> str:
     """:func:`params_digest` of the params without those a seed sweep varies
-    (:data:`SWEPT_PARAMS`) and those that change nothing it measures
-    (:data:`UNMEASURED_PARAMS`): runs with the same digest differ only in training noise."""
+    (:data:`SWEPT_PARAMS`), those that change nothing it measures (:data:`UNMEASURED_PARAMS`)
+    and those that change float rounding only (:data:`ROUNDING_PARAMS`): runs with the same
+    digest differ only in training noise."""
     kept = json.loads(json.dumps(params, default=str))
-    for path in SWEPT_PARAMS + UNMEASURED_PARAMS:
+    for path in SWEPT_PARAMS + UNMEASURED_PARAMS + ROUNDING_PARAMS:
         parent = kept
         for key in path[:-1]:
             parent = parent.get(key) if isinstance(parent, dict) else None
         if isinstance(parent, dict):
             parent.pop(path[-1], None)
-    # `auto` is how every run trained before the setting existed, sweeps included.
-    if kept.get("classify", {}).get("precision") == "auto":
-        kept["classify"].pop("precision")
     return params_digest(kept)
 
 
