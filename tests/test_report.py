@@ -280,11 +280,13 @@ def test_results_that_cannot_carry_a_conclusion_are_flagged_and_stated(project, 
     flags = summary["cannot_conclude"]
     assert flags["test_auroc"] == "95 % interval includes 0.5 (chance)"
     assert "localisation failed" in flags["test_map50"]
-    assert flags["best_yolo_size"] == "chosen among YOLO sizes that all failed"
+    assert flags["best_yolo_size"] == ("chosen among YOLO sizes that all failed and trained "
+                                       "for unequal epochs")
     assert "ECE 0.120 > 0.05" in flags["ece_after_calibration"]
     html = (root / "report" / "index.html").read_text()
     for text in ("Test AUROC is not distinguishable from chance",
                  "Localisation failed for YOLOv8", "chosen among sizes that all failed",
+                 "trained for unequal epochs (YOLOv8",
                  "classification at 64 px (&lt; 128)", "detection at 96 px (&lt; 320)",
                  "ECE stays above 0.05 after calibration"):
         assert text in html, text

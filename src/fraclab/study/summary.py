@@ -132,10 +132,13 @@ def conclusion_flags(facts: Facts) -> dict[str, str]:
         if size in failed:
             flags["test_map50"] = (f"localisation failed: val and test mAP@0.5 < "
                                    f"{FAILED_MAP50}")
+        why = []
         if len(failed) == len(facts.detect_ran) > 1:
-            flags["best_yolo_size"] = "chosen among YOLO sizes that all failed"
-        elif len({m["training"].get("epochs") for m in facts.detect_ran.values()}) > 1:
-            flags["best_yolo_size"] = "chosen among YOLO sizes trained for unequal epochs"
+            why.append("that all failed")
+        if len({m["training"].get("epochs") for m in facts.detect_ran.values()}) > 1:
+            why.append("trained for unequal epochs")
+        if why:
+            flags["best_yolo_size"] = "chosen among YOLO sizes " + " and ".join(why)
     for name, m in facts.external.items():
         if _includes_chance(m["external"]["auroc"]):
             flags[f"external_auroc_{name}"] = "95 % interval includes 0.5 (chance)"
@@ -283,7 +286,7 @@ def limitations(facts: Facts) -> list[str]:
     if len(ran) > 1 and len(failed) == len(ran):
         items.append("The best YOLO size is chosen among sizes that all failed: the choice "
                      "means nothing.")
-    elif len({m["training"].get("epochs") for m in ran.values()}) > 1:
+    if len({m["training"].get("epochs") for m in ran.values()}) > 1:
         budgets = ", ".join(f"YOLOv8{s} {m['training'].get('epochs')}" for s, m in ran.items())
         items.append(f"The YOLO sizes trained for unequal epochs ({budgets}): the best size "
                      "is chosen among unequal budgets, not between architectures.")
