@@ -112,6 +112,16 @@ def failed_sizes(facts: Facts) -> list[str]:
             if m["val"]["map50"] < FAILED_MAP50 and m["test"]["map50"] < FAILED_MAP50]
 
 
+def every_size_failed(facts: Facts) -> bool:
+    """Whether two or more YOLO sizes ran and all of them are :func:`failed_sizes`."""
+    return len(facts.detect_ran) > 1 and len(failed_sizes(facts)) == len(facts.detect_ran)
+
+
+def unequal_yolo_budgets(facts: Facts) -> bool:
+    """Whether the YOLO sizes that ran were given different numbers of epochs."""
+    return len({m["training"].get("epochs") for m in facts.detect_ran.values()}) > 1
+
+
 def conclusion_flags(facts: Facts) -> dict[str, str]:
     """Why an entry of the headline cannot carry a conclusion, keyed by the entry; each
     also appears, worded for a reader, in :func:`limitations`."""
@@ -128,14 +138,11 @@ def conclusion_flags(facts: Facts) -> dict[str, str]:
         flags["ece_after_calibration"] = f"out-of-fold ECE {ece:.3f} > {ECE_LIMIT} after scaling"
     size = best_size(facts)
     if size is not None:
-        failed = failed_sizes(facts)
-        if size in failed:
+        if size in failed_sizes(facts):
             flags["test_map50"] = (f"localisation failed: val and test mAP@0.5 < "
                                    f"{FAILED_MAP50}")
-        why = []
-        if len(failed) == len(facts.detect_ran) > 1:
-            why.append("that all failed")
-        if len({m["training"].get("epochs") for m in facts.detect_ran.values()}) > 1:
+        why = ["that all failed"] if every_size_failed(facts) else []
+        if unequal_yolo_budgets(facts):
             why.append("trained for unequal epochs")
         if why:
             flags["best_yolo_size"] = "chosen among YOLO sizes " + " and ".join(why)
@@ -283,10 +290,10 @@ def limitations(facts: Facts) -> list[str]:
                      + f": val and test mAP@0.5 below {FAILED_MAP50}; their boxes locate "
                      "nothing.")
     ran = facts.detect_ran
-    if len(ran) > 1 and len(failed) == len(ran):
+    if every_size_failed(facts):
         items.append("The best YOLO size is chosen among sizes that all failed: the choice "
                      "means nothing.")
-    if len({m["training"].get("epochs") for m in ran.values()}) > 1:
+    if unequal_yolo_budgets(facts):
         budgets = ", ".join(f"YOLOv8{s} {m['training'].get('epochs')}" for s, m in ran.items())
         items.append(f"The YOLO sizes trained for unequal epochs ({budgets}): the best size "
                      "is chosen among unequal budgets, not between architectures.")
