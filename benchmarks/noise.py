@@ -13,6 +13,8 @@ thread move).
     # the spread, as a Markdown table and a JSON file (benchmarks/noise/*.json)
     python benchmarks/noise.py summarize /tmp/noise/tiny --rules tests/tiny/metrics_rules.yaml \
         --json benchmarks/noise/tiny.json
+    # any metrics, gated or not, per seed with mean and SD (globs as the gate's rules use)
+    python benchmarks/noise.py table /tmp/noise/tiny 'metrics/classify/*:oof_pooled.*.value'
 
 Each variant's metrics land in ``OUT/<variant>/metrics`` (``seed0``, ``seed1``, ...,
 ``threads1``: seed 0 with one thread), so a sweep made another way (e.g. queued
@@ -22,6 +24,7 @@ Each variant's metrics land in ``OUT/<variant>/metrics`` (``seed0``, ``seed1``, 
 from __future__ import annotations
 
 import argparse
+import fnmatch
 import json
 import math
 import shutil
@@ -125,6 +128,21 @@ def markdown(rows: list[dict]) -> str:
     return "\n".join(lines) + "\n"
 
 
+def seed_table(runs: dict[str, dict[str, float]], patterns: list[str]) -> list[dict]:
+    """Per metric matching any of ``patterns`` (shell globs): its value in every run, with
+    the mean and SD over the runs that hold it."""
+    names = sorted(n for n in set().union(*runs.values())
+                   if any(fnmatch.fnmatchcase(n, p) for p in patterns))
+    rows = []
+    for name in names:
+        values = {r: runs[r][name] for r in runs if name in runs[r]}
+        finite = [v for v in values.values() if math.isfinite(v)]
+        rows.append({"metric": name, "values": values,
+                     "mean": statistics.fmean(finite) if finite else math.nan,
+                     "sd": statistics.stdev(finite) if len(finite) > 1 else math.nan})
+    return rows
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     sub = parser.add_subparsers(dest="command", required=True)
@@ -140,6 +158,10 @@ def main() -> None:
     summ.add_argument("sweep", type=Path)
     summ.add_argument("--rules", type=Path, default=ROOT / "metrics_rules.yaml")
     summ.add_argument("--json", type=Path, default=None, help="also write the rows here")
+    tab = sub.add_parser("table", help="chosen metrics of a finished sweep, per seed")
+    tab.add_argument("sweep", type=Path)
+    tab.add_argument("patterns", nargs="+", help="metric names or globs (file:key.path)")
+    tab.add_argument("--json", type=Path, default=None, help="also write the rows here")
     args = parser.parse_args()
 
     if args.command == "run":
@@ -150,6 +172,22 @@ def main() -> None:
         return
     runs = {d.name: collect(d / "metrics") for d in sorted(args.sweep.iterdir())
             if (d / "metrics").is_dir()}
+    if args.command == "table":
+        seeds = {r: v for r, v in runs.items() if r.startswith("seed")}
+        rows = seed_table(seeds, args.patterns)
+        if not rows:
+            parser.error(f"{args.sweep}: no metric matches {args.patterns}")
+        print("| metric | " + " | ".join(seeds) + " | mean | SD over seeds |")
+        print("|---|" + "---|" * (len(seeds) + 2))
+        for r in rows:
+            cells = [f"{r['values'][s]:.3f}" if s in r["values"] else "" for s in seeds]
+            print(f"| `{r['metric']}` | " + " | ".join(cells)
+                  + f" | {r['mean']:.3f} | {r['sd']:.3f} |")
+        if args.json:
+            args.json.parent.mkdir(parents=True, exist_ok=True)
+            args.json.write_text(json.dumps({"seed_runs": list(seeds), "rows": rows},
+                                            indent=1) + "\n")
+        return
     seed_runs = sorted(r for r in runs if r.startswith("seed"))
     if len(seed_runs) < 2:
         parser.error(f"{args.sweep}: need at least two seedN/ runs, found {seed_runs}")

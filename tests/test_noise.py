@@ -35,3 +35,13 @@ def test_collect_names_metrics_as_the_gate_does(tmp_path):
     (tmp_path / "classify" / "r.json").write_text(json.dumps(
         {"oof": {"auroc": {"value": 0.9}}, "backbone": "r", "flag": True}))
     assert noise.collect(tmp_path) == {"metrics/classify/r.json:oof.auroc.value": 0.9}
+
+
+def test_seed_table_lists_every_matching_metric_gated_or_not():
+    runs = {"seed0": {"m:a": 0.80, "m:b": 1.0, "n:a": 5.0}, "seed1": {"m:a": 0.84, "m:b": 2.0},
+            "seed2": {"m:a": 0.88, "m:b": float("nan")}}
+    rows = {r["metric"]: r for r in noise.seed_table(runs, ["m:*"])}
+    assert set(rows) == {"m:a", "m:b"}  # n:a does not match; m:b is info yet listed
+    assert rows["m:a"]["mean"] == pytest.approx(0.84) and rows["m:a"]["sd"] == pytest.approx(0.04)
+    assert rows["m:b"]["mean"] == pytest.approx(1.5)  # a non-finite value is left out
+    assert rows["m:a"]["values"] == {"seed0": 0.80, "seed1": 0.84, "seed2": 0.88}
