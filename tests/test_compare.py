@@ -11,12 +11,12 @@ from scipy.stats import norm, rankdata
 from sklearn.metrics import roc_auc_score
 
 from fraclab.evaluate.compare import (
-    _midranks,
     clustered_delong_test,
     delong_covariance,
     delong_test,
     paired_auroc_bootstrap,
 )
+from fraclab.evaluate.metrics import _midranks
 
 PROPERTY = settings(max_examples=60, deadline=None)
 

@@ -35,6 +35,7 @@ from fraclab.evaluate.metrics import (
     _check_pair,
     _check_threshold,
     _require_both_classes,
+    _resampled_metrics,
 )
 
 __all__ = ["bootstrap_metrics", "grouped_bootstrap_ci", "grouped_bootstrap_refit"]
@@ -227,11 +228,15 @@ def bootstrap_metrics(
     intervals then describe the same hypothetical replications, so they are coherent with
     one another (e.g. precision and recall come from the same resampled confusion
     matrices), and the group draws and index building happen once instead of nine times.
+    The point values come from scikit-learn; the resamples' from the same sums in numpy
+    (``_resampled_metrics``, ~30x faster, equal up to float rounding), so an interval can
+    differ from one built with scikit-learn in its last digits.
     A resample holding a single class is skipped for all nine metrics together (AUROC and
     average precision are undefined there), so they share one ``n_boot_used``; it is not
     returned, but equals ``grouped_bootstrap_ci(auroc, ...)["n_boot_used"]`` for the same
     seed. With the same seed, each interval equals ``grouped_bootstrap_ci`` run on that
-    metric alone whenever that metric also treats single-class resamples as undefined
+    metric alone, up to float rounding, whenever that metric also treats single-class
+    resamples as undefined
     (e.g. ``auroc``, or ``binary_metrics(...)[name]``).
     """
     _check_bootstrap_args(n_boot, alpha, seed)
@@ -247,7 +252,7 @@ def bootstrap_metrics(
         yb = y[idx]
         if yb.min() == yb.max():
             continue
-        values = _binary_metrics(yb, p[idx], t, n_bins, strategy)
+        values = _resampled_metrics(yb, p[idx], t, n_bins, strategy)
         rows.append([values[name] for name in METRIC_NAMES])
     skipped = n_boot - len(rows)
     if 2 * skipped > n_boot:

@@ -30,7 +30,13 @@ from fraclab.evaluate.bootstrap import (
     _percentile_interval,
     _too_many_skipped,
 )
-from fraclab.evaluate.metrics import _check_labels, _check_scores, _require_both_classes
+from fraclab.evaluate.metrics import (
+    _auroc_rows,
+    _check_labels,
+    _check_scores,
+    _midranks,
+    _require_both_classes,
+)
 
 __all__ = ["clustered_delong_test", "delong_covariance", "delong_test",
            "paired_auroc_bootstrap"]
@@ -45,27 +51,6 @@ def _check_paired(y_true: ArrayLike, scores: tuple[ArrayLike, ...]
             raise ValueError(f"y_true and scores[{k}] have different lengths: {y.size} != "
                              f"{row.size}")
     return y, np.vstack(rows)
-
-
-def _midranks(s: NDArray[np.float64]) -> NDArray[np.float64]:
-    """Row-wise 1-based midranks (ties share the mean of their ranks): Sun & Xu, Algorithm 1.
-
-    Sort once, mark where each run of equal values starts and ends, give every element of
-    a run the mean of the run's first and last rank, and scatter back: O(n log n) per row,
-    vectorised over rows, no Python loop.
-    """
-    k, n = s.shape
-    order = np.argsort(s, axis=1, kind="stable")
-    ordered = np.take_along_axis(s, order, axis=1)
-    starts = np.ones((k, n), dtype=bool)
-    starts[:, 1:] = ordered[:, 1:] != ordered[:, :-1]
-    ends = np.ones((k, n), dtype=bool)
-    ends[:, :-1] = starts[:, 1:]
-    column = np.broadcast_to(np.arange(n), (k, n))
-    run_rank = (column[starts] + column[ends]) / 2.0 + 1.0  # one value per run, row-major
-    ranks = np.empty((k, n))
-    np.put_along_axis(ranks, order, run_rank[np.cumsum(starts) - 1].reshape(k, n), axis=1)
-    return ranks
 
 
 def _placements(y: NDArray[np.int64], s: NDArray[np.float64]) -> NDArray[np.float64]:
@@ -238,14 +223,6 @@ def clustered_delong_test(y_true: ArrayLike, score_a: ArrayLike, score_b: ArrayL
             "n_clusters": n_clusters}
 
 
-def _auroc_pair(y: NDArray[np.int64], s: NDArray[np.float64]) -> NDArray[np.float64]:
-    # Mann-Whitney AUROC of each row from midranks: (rank sum of positives - m(m+1)/2) / mn.
-    m = int(y.sum())
-    n = y.size - m
-    ranks = _midranks(s)
-    return (ranks[:, y == 1].sum(axis=1) - m * (m + 1) / 2.0) / (m * n)
-
-
 def paired_auroc_bootstrap(
     y_true: ArrayLike,
     score_a: ArrayLike,
@@ -286,13 +263,13 @@ def paired_auroc_bootstrap(
     y, s = _check_paired(y_true, (score_a, score_b))
     _require_both_classes(y, "AUROC")
     codes = _check_groups(groups, y.size)
-    full = _auroc_pair(y, s)
+    full = _auroc_rows(y, s)
     differences = []
     for idx in _group_resamples(codes, n_boot, seed):
         yb = y[idx]
         if yb.min() == yb.max():
             continue
-        a, b = _auroc_pair(yb, s[:, idx])
+        a, b = _auroc_rows(yb, s[:, idx])
         differences.append(a - b)
     skipped = n_boot - len(differences)
     if 2 * skipped > n_boot:

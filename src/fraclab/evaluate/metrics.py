@@ -4,7 +4,10 @@ Small pure functions: arrays in, numbers or arrays out. Inputs are validated her
 boundary, so a stage that feeds in NaN probabilities or a label of 2 gets a ``ValueError``
 naming the problem instead of a silently wrong number. Every metric scikit-learn has is
 computed by scikit-learn; only the expected calibration error, the reliability table and
-specificity are written by hand.
+specificity are written by hand. The one exception is inside bootstrap loops
+(:func:`_resampled_metrics`, :func:`_rank_auroc`): there scikit-learn's per-call input
+checks cost ~6 ms for the nine metrics, 6 s per 1,000 resamples, against ~0.2 ms for the
+same sums in numpy; tests hold those kernels to scikit-learn's values on random data.
 
 Conventions used throughout:
 
@@ -404,6 +407,81 @@ def expected_calibration_error(
 # --------------------------------------------------------------------------------------------
 # All nine at once
 # --------------------------------------------------------------------------------------------
+
+
+def _midranks(s: NDArray[np.float64]) -> NDArray[np.float64]:
+    """Row-wise 1-based midranks (ties share the mean of their ranks): Sun & Xu, Algorithm 1.
+
+    Sort once, mark where each run of equal values starts and ends, give every element of
+    a run the mean of the run's first and last rank, and scatter back: O(n log n) per row,
+    vectorised over rows, no Python loop.
+    """
+    k, n = s.shape
+    order = np.argsort(s, axis=1, kind="stable")
+    ordered = np.take_along_axis(s, order, axis=1)
+    starts = np.ones((k, n), dtype=bool)
+    starts[:, 1:] = ordered[:, 1:] != ordered[:, :-1]
+    ends = np.ones((k, n), dtype=bool)
+    ends[:, :-1] = starts[:, 1:]
+    column = np.broadcast_to(np.arange(n), (k, n))
+    run_rank = (column[starts] + column[ends]) / 2.0 + 1.0  # one value per run, row-major
+    ranks = np.empty((k, n))
+    np.put_along_axis(ranks, order, run_rank[np.cumsum(starts) - 1].reshape(k, n), axis=1)
+    return ranks
+
+
+def _auroc_rows(y: NDArray[np.int64], s: NDArray[np.float64]) -> NDArray[np.float64]:
+    # Mann-Whitney AUROC of each row of s from midranks: (rank sum of positives - m(m+1)/2)
+    # / mn, which is the trapezoidal ROC area scikit-learn computes, ties counting one half.
+    m = int(y.sum())
+    n = y.size - m
+    return (_midranks(s)[:, y == 1].sum(axis=1) - m * (m + 1) / 2.0) / (m * n)
+
+
+def _rank_auroc(y: NDArray[np.int64], s: NDArray[np.float64]) -> float:
+    """AUROC of already validated arrays, for bootstrap loops: equal to
+    :func:`sklearn.metrics.roc_auc_score` up to float rounding.
+
+    Raises ``ValueError`` when ``y`` holds a single class (a resample the bootstrap skips).
+    """
+    _require_both_classes(y, "AUROC")
+    return float(_auroc_rows(y, s[np.newaxis])[0])
+
+
+def _average_precision_sorted(y: NDArray[np.int64], s: NDArray[np.float64]) -> float:
+    # sklearn's average_precision_score: sum over distinct thresholds, from the highest, of
+    # (recall gained) x precision, ties in s forming one threshold.
+    order = np.argsort(s, kind="mergesort")[::-1]
+    ordered = s[order]
+    last = np.r_[np.flatnonzero(np.diff(ordered)), y.size - 1]
+    tps = np.cumsum(y[order])[last]
+    precision = tps / (last + 1)
+    recall = tps / tps[-1]
+    return float(np.sum(np.diff(recall, prepend=0.0) * precision))
+
+
+def _resampled_metrics(
+    y: NDArray[np.int64], p: NDArray[np.float64], threshold: float, n_bins: int, strategy: str
+) -> dict[str, float]:
+    """:func:`_binary_metrics` in numpy, for bootstrap resamples of validated arrays holding
+    both classes: the same nine values up to float rounding (the counts and rates exactly)."""
+    pred = p >= threshold
+    n_pos = int(y.sum())
+    n_neg = y.size - n_pos
+    tp = int(np.count_nonzero(pred & (y == 1)))
+    fp = int(np.count_nonzero(pred)) - tp
+    values = {
+        "auroc": _auroc_rows(y, p[np.newaxis])[0],
+        "average_precision": _average_precision_sorted(y, p),
+        "brier": np.mean((y - p) ** 2),
+        "accuracy": (tp + n_neg - fp) / y.size,
+        "precision": tp / (tp + fp) if tp + fp else 0.0,  # zero_division=0, as sklearn here
+        "recall": tp / n_pos,
+        "specificity": (n_neg - fp) / n_neg,
+        "f1": 2 * tp / (tp + fp + n_pos),
+        "ece": _ece_from_table(_reliability_table(y, p, n_bins, strategy)),
+    }
+    return {name: float(values[name]) for name in METRIC_NAMES}
 
 
 def _binary_metrics(

@@ -14,7 +14,7 @@ import numpy as np
 from numpy.typing import ArrayLike
 
 from fraclab.evaluate.bootstrap import grouped_bootstrap_ci
-from fraclab.evaluate.metrics import _check_pair, auroc
+from fraclab.evaluate.metrics import _check_pair, _rank_auroc, auroc
 
 __all__ = ["subgroup_metrics"]
 
@@ -63,7 +63,10 @@ def subgroup_metrics(y_true: ArrayLike, y_prob: ArrayLike, groups: ArrayLike,
                  "brier": float(np.mean((pv - yv) ** 2)), "auroc": None}
         if 0 < n_pos < yv.size:
             if min(n_pos, yv.size - n_pos) >= min_per_class:
-                ci = grouped_bootstrap_ci(auroc, yv, pv, gv, n_boot=n_boot, seed=seed)
+                # The rank AUROC skips scikit-learn's input checks on every resample; the
+                # point value is scikit-learn's.
+                ci = grouped_bootstrap_ci(_rank_auroc, yv, pv, gv, n_boot=n_boot, seed=seed)
+                ci["value"] = auroc(yv, pv)
                 entry["auroc"] = {k: ci[k] for k in ("value", "ci_low", "ci_high")}
             else:
                 entry["auroc"] = {"value": auroc(yv, pv), "ci_low": None, "ci_high": None}
