@@ -247,6 +247,31 @@ def test_limitations_name_moved_groups_and_near_duplicates_across_groups(project
     assert "inner validation split chooses its epoch" in html
 
 
+def test_a_small_test_set_names_its_interval_width_once_when_the_backbones_agree(
+        project, tmp_path):
+    root = variant(project, tmp_path, backbones=("alpha", "beta"))
+    data = json.loads((root / "metrics" / "data.json").read_text())
+    data["splits"]["test"]["images"] = 118
+    (root / "metrics" / "data.json").write_text(json.dumps(data))
+    for backbone, (low, high) in {"alpha": (0.40, 0.621), "beta": (0.41, 0.629)}.items():
+        # widths 0.221 and 0.219: both "0.22"
+        path = root / "metrics" / "classify" / f"{backbone}.json"
+        metrics = json.loads(path.read_text())
+        metrics["test_ensemble"]["auroc"].update(ci_low=low, ci_high=high)
+        path.write_text(json.dumps(metrics))
+    report(root)
+    [small] = [item for item in json.loads((root / "report" / "limitations.json").read_text())
+               if item.startswith("The test set is small")]
+    assert "(118 images): the 95 % interval of its AUROC is 0.22 wide" in small
+    path = root / "metrics" / "classify" / "beta.json"
+    metrics = json.loads(path.read_text())
+    metrics["test_ensemble"]["auroc"].update(ci_low=0.41, ci_high=0.66)  # 0.25: now a range
+    path.write_text(json.dumps(metrics))
+    report(root)
+    assert any("its AUROC is 0.22–0.25 wide" in item for item in
+               json.loads((root / "report" / "limitations.json").read_text()))
+
+
 def test_results_that_cannot_carry_a_conclusion_are_flagged_and_stated(project, tmp_path):
     from report_fixtures import write_detect
 

@@ -241,8 +241,8 @@ def limitations(facts: Facts) -> list[str]:
     if test_images < 300:
         widths = [e["ci_high"] - e["ci_low"] for e in
                   (facts.classify[b]["test_ensemble"]["auroc"] for b in facts.backbones)]
-        spread = (f"{widths[0]:.2f}" if len(widths) == 1
-                  else f"{min(widths):.2f}–{max(widths):.2f}")
+        narrowest, widest = f"{min(widths):.2f}", f"{max(widths):.2f}"
+        spread = narrowest if narrowest == widest else f"{narrowest}–{widest}"
         items.append(f"The test set is small ({test_images} images): the 95 % interval of "
                      f"its AUROC is {spread} wide, so test numbers (and differences between "
                      "backbones on test) are weak evidence.")
