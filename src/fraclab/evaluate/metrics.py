@@ -460,25 +460,40 @@ def _average_precision_sorted(y: NDArray[np.int64], s: NDArray[np.float64]) -> f
     return float(np.sum(np.diff(recall, prepend=0.0) * precision))
 
 
+def _operating_point(y: NDArray[np.int64], p: NDArray[np.float64],
+                     threshold: float) -> dict[str, float]:
+    # The confusion-count rates at p >= threshold, shared by the threshold stage's operating
+    # points and the bootstrap's resamples; y must hold both classes.
+    pred = p >= threshold
+    tp = int(np.count_nonzero(pred & (y == 1)))
+    fp = int(np.count_nonzero(pred & (y == 0)))
+    n_pos = int(y.sum())
+    n_neg = y.size - n_pos
+    # zero_division = 0 for precision and F1, as scikit-learn and binary_metrics do.
+    return {
+        "sensitivity": tp / n_pos,
+        "specificity": (n_neg - fp) / n_neg,
+        "precision": tp / (tp + fp) if tp + fp else 0.0,
+        "f1": 2 * tp / (tp + fp + n_pos),
+        "accuracy": (tp + n_neg - fp) / y.size,
+    }
+
+
 def _resampled_metrics(
     y: NDArray[np.int64], p: NDArray[np.float64], threshold: float, n_bins: int, strategy: str
 ) -> dict[str, float]:
     """:func:`_binary_metrics` in numpy, for bootstrap resamples of validated arrays holding
     both classes: the same nine values up to float rounding (the counts and rates exactly)."""
-    pred = p >= threshold
-    n_pos = int(y.sum())
-    n_neg = y.size - n_pos
-    tp = int(np.count_nonzero(pred & (y == 1)))
-    fp = int(np.count_nonzero(pred)) - tp
+    rates = _operating_point(y, p, threshold)
     values = {
         "auroc": _auroc_rows(y, p[np.newaxis])[0],
         "average_precision": _average_precision_sorted(y, p),
         "brier": np.mean((y - p) ** 2),
-        "accuracy": (tp + n_neg - fp) / y.size,
-        "precision": tp / (tp + fp) if tp + fp else 0.0,  # zero_division=0, as sklearn here
-        "recall": tp / n_pos,
-        "specificity": (n_neg - fp) / n_neg,
-        "f1": 2 * tp / (tp + fp + n_pos),
+        "accuracy": rates["accuracy"],
+        "precision": rates["precision"],
+        "recall": rates["sensitivity"],
+        "specificity": rates["specificity"],
+        "f1": rates["f1"],
         "ece": _ece_from_table(_reliability_table(y, p, n_bins, strategy)),
     }
     return {name: float(values[name]) for name in METRIC_NAMES}

@@ -47,7 +47,7 @@ import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
 from fraclab.evaluate.bootstrap import grouped_bootstrap_ci
-from fraclab.evaluate.metrics import _check_pair, _require_both_classes
+from fraclab.evaluate.metrics import _check_pair, _operating_point, _require_both_classes
 
 __all__ = [
     "CRITERIA",
@@ -169,23 +169,6 @@ def choose_threshold(
         goal = _check_target(target, "the specificity target")
         best = int(np.flatnonzero((n_neg - fp) / n_neg >= goal)[-1])  # lowest that holds
     return float(thresholds[best])
-
-
-def _operating_point(y: NDArray[np.int64], p: NDArray[np.float64],
-                     threshold: float) -> dict[str, float]:
-    pred = p >= threshold
-    tp = int(np.count_nonzero(pred & (y == 1)))
-    fp = int(np.count_nonzero(pred & (y == 0)))
-    n_pos = int(y.sum())
-    n_neg = y.size - n_pos
-    # zero_division = 0 for precision and F1, as scikit-learn and binary_metrics do.
-    return {
-        "sensitivity": tp / n_pos,
-        "specificity": (n_neg - fp) / n_neg,
-        "precision": tp / (tp + fp) if tp + fp else 0.0,
-        "f1": 2 * tp / (tp + fp + n_pos),
-        "accuracy": (tp + n_neg - fp) / y.size,
-    }
 
 
 def operating_point(y_true: ArrayLike, y_prob: ArrayLike, threshold: float) -> dict[str, float]:
