@@ -66,3 +66,22 @@ def test_the_model_card_names_a_class_without_test_boxes():
             "limitations": [], "how_to_run": "fraclab predict"}
     text = _markdown(card, "net", {"size": "n"})
     assert "wrist 0.300, elbow n/a" in text
+
+
+def test_a_bundle_without_fold_models_is_refused_before_any_image(tmp_path, capsys):
+    """An ensemble of no models has no probability: the command says so, it never writes
+    NaN probabilities."""
+    from fraclab.predict.cli import USAGE, run_predict
+
+    root = tmp_path / "model"
+    root.mkdir()
+    (root / MANIFEST).write_text(json.dumps({
+        "format": FORMAT, "files": {}, "preprocessing": {"image_size": 64},
+        "classifier": {"backbone": "resnet18", "folds": [], "operating_points": {"f": 0.5},
+                       "default_operating_point": "f"}}))
+    image = tmp_path / "x.png"
+    image.write_bytes(b"")
+    out = tmp_path / "out"
+    assert run_predict((str(image),), root, out, None, "cpu", 8, quiet=True) == USAGE
+    assert "the classifier lists no fold models" in capsys.readouterr().err
+    assert not out.exists()

@@ -93,7 +93,17 @@ class FoldModel:
 
 
 def fold_models(manifest: dict[str, Any]) -> list[FoldModel]:
+    """The classifier's fold models as the manifest lists them.
+
+    Raises
+    ------
+    BundleError
+        The manifest lists none: an ensemble of no models has no probability to give.
+    """
+    folds = manifest["classifier"]["folds"]
+    if not folds:
+        raise BundleError(f"{MANIFEST}: the classifier lists no fold models")
     return [FoldModel(f["key"], f["weights"], float(f["calibration"]["slope"]),
                       float(f["calibration"]["intercept"]),
                       {k: float(v) for k, v in f["thresholds"].items()})
-            for f in manifest["classifier"]["folds"]]
+            for f in folds]
