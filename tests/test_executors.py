@@ -121,3 +121,41 @@ def test_a_failing_fold_fails_the_stage_naming_the_fold(prepared, tmp_path, exec
     said = " ".join([str(caught.value), *getattr(caught.value, "__notes__", [])])
     assert "repeat 0 fold 0" in said
     assert not (tmp_path / "artifacts").exists()  # nothing half-written is left
+
+
+def gpu_seen(task: int, delay: float) -> tuple[int, list, str | None, float, float]:
+    """What a Ray task is given: its GPU ids and CUDA_VISIBLE_DEVICES, and when it ran."""
+    import os
+    import time
+
+    import ray
+
+    started = time.monotonic()
+    time.sleep(delay)
+    return (task, ray.get_gpu_ids(), os.environ.get("CUDA_VISIBLE_DEVICES"), started,
+            time.monotonic())
+
+
+@pytest.mark.parametrize(("per_task", "side_by_side"), [("0.5", True), ("1", False)])
+def test_ray_tasks_reserve_the_gpus_asked_for(monkeypatch, per_task, side_by_side):
+    """On a cluster that declares one GPU (none is needed to declare it): half a GPU per
+    task lets two tasks share it at once, a whole one makes them take turns; each task sees
+    the GPU Ray gave it as its only visible CUDA device."""
+    ray = pytest.importorskip("ray")
+    monkeypatch.setenv("FRACLAB_GPUS_PER_TASK", per_task)
+    import os
+
+    # The workers import this module (the task function) by name.
+    path = os.pathsep.join([str(Path(__file__).parent), os.environ.get("PYTHONPATH", "")])
+    ray.init(num_cpus=2, num_gpus=1, include_dashboard=False, log_to_driver=False,
+             configure_logging=False, runtime_env={"env_vars": {"PYTHONPATH": path}})
+    try:
+        got = run_tasks(gpu_seen, [0, 1], executor="ray", threads=1, gpus=True,
+                        shared={"delay": 2.0})
+    finally:
+        ray.shutdown()
+    assert [g[0] for g in got] == [0, 1]
+    assert all(len(g[1]) == 1 and g[2] == str(g[1][0]) for g in got), got
+    (_, _, _, start0, end0), (_, _, _, start1, end1) = got
+    overlapped = start0 < end1 and start1 < end0
+    assert overlapped == side_by_side, got
