@@ -123,24 +123,31 @@ def test_a_failing_fold_fails_the_stage_naming_the_fold(prepared, tmp_path, exec
     assert not (tmp_path / "artifacts").exists()  # nothing half-written is left
 
 
-def gpu_seen(task: int, delay: float) -> tuple[int, list, str | None, float, float]:
-    """What a Ray task is given: its GPU ids and CUDA_VISIBLE_DEVICES, and when it ran."""
+def gpu_seen(task: int, meeting: str, wait: float) -> tuple[int, list, str | None, bool,
+                                                         float, float]:
+    """What a Ray task is given (its GPU ids and CUDA_VISIBLE_DEVICES), whether it met the
+    other task running at the same time (each leaves a mark in ``meeting``, then waits up to
+    ``wait`` s for the other's), and when it ran."""
     import os
     import time
 
     import ray
 
     started = time.monotonic()
-    time.sleep(delay)
-    return (task, ray.get_gpu_ids(), os.environ.get("CUDA_VISIBLE_DEVICES"), started,
+    Path(meeting, str(task)).touch()
+    while not (met := Path(meeting, str(1 - task)).exists()) and \
+            time.monotonic() - started < wait:
+        time.sleep(0.05)
+    return (task, ray.get_gpu_ids(), os.environ.get("CUDA_VISIBLE_DEVICES"), met, started,
             time.monotonic())
 
 
 @pytest.mark.parametrize(("per_task", "side_by_side"), [("0.5", True), ("1", False)])
-def test_ray_tasks_reserve_the_gpus_asked_for(monkeypatch, per_task, side_by_side):
+def test_ray_tasks_reserve_the_gpus_asked_for(monkeypatch, tmp_path, per_task, side_by_side):
     """On a cluster that declares one GPU (none is needed to declare it): half a GPU per
-    task lets two tasks share it at once, a whole one makes them take turns; each task sees
-    the GPU Ray gave it as its only visible CUDA device."""
+    task lets two tasks hold it at once (they meet, however slowly the workers start), a
+    whole one makes them take turns (the second starts after the first ends); each task
+    sees the GPU Ray gave it as its only visible CUDA device."""
     ray = pytest.importorskip("ray")
     monkeypatch.setenv("FRACLAB_GPUS_PER_TASK", per_task)
     import os
@@ -151,11 +158,13 @@ def test_ray_tasks_reserve_the_gpus_asked_for(monkeypatch, per_task, side_by_sid
              configure_logging=False, runtime_env={"env_vars": {"PYTHONPATH": path}})
     try:
         got = run_tasks(gpu_seen, [0, 1], executor="ray", threads=1, gpus=True,
-                        shared={"delay": 2.0})
+                        shared={"meeting": str(tmp_path), "wait": 60.0 if side_by_side else 2.0})
     finally:
         ray.shutdown()
     assert [g[0] for g in got] == [0, 1]
     assert all(len(g[1]) == 1 and g[2] == str(g[1][0]) for g in got), got
-    (_, _, _, start0, end0), (_, _, _, start1, end1) = got
-    overlapped = start0 < end1 and start1 < end0
-    assert overlapped == side_by_side, got
+    (*_, met0, start0, end0), (*_, met1, start1, end1) = got
+    if side_by_side:
+        assert met0 and met1, got
+    else:
+        assert end0 <= start1 or end1 <= start0, got
