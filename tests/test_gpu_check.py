@@ -6,6 +6,7 @@ what it says it compares, and that a failing step is reported without stopping t
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import subprocess
 import sys
@@ -31,7 +32,10 @@ def test_every_step_runs_on_the_cpu_and_compares_like_with_like(tmp_path):
     assert all(s["status"] == "ok" for s in steps.values()), steps
     assert steps["classify"]["bit_identical"]
     assert "weights/r0_f1.pt" in steps["classify"]["compared"]
-    assert steps["ray"].get("bit_identical", True)
+    if importlib.util.find_spec("ray") is not None:  # the test environment installs it
+        assert steps["ray"]["bit_identical"] is True
+    else:
+        assert steps["ray"]["skipped"] == "Ray is not installed"
     assert 0 <= steps["detect"]["val_map50"] <= 1
     assert steps["predict"]["images"] > 0
     assert steps["predict"]["largest_probability_difference"] == 0.0
