@@ -30,7 +30,6 @@ to carry there; the README's "GPU check" section gives the command.
 from __future__ import annotations
 
 import argparse
-import hashlib
 import json
 import os
 import time
@@ -41,11 +40,9 @@ from typing import Any
 
 import torch
 
+from fraclab.predict.bundle import sha256_file
+
 STEPS = ("classify", "ray", "detect", "predict")
-
-
-def _digest(path: Path) -> str:
-    return hashlib.sha256(path.read_bytes()).hexdigest()[:16]
 
 
 def _quiet(_: str) -> None:
@@ -104,7 +101,7 @@ def classify(check: Check) -> dict[str, Any]:
         runs.append((time.perf_counter() - started, artifacts))
     files = ["oof.csv", "test.csv", *sorted(
         p.relative_to(runs[0][1]).as_posix() for p in (runs[0][1] / "weights").glob("*.pt"))]
-    same = all(_digest(runs[0][1] / f) == _digest(runs[1][1] / f) for f in files)
+    same = all(sha256_file(runs[0][1] / f) == sha256_file(runs[1][1] / f) for f in files)
     figures = {"train_images_per_second": metrics["training"]["train_images_per_second"],
                "seconds_per_study": round(runs[0][0], 1), "bit_identical": same,
                "compared": files}
@@ -125,7 +122,7 @@ def ray(check: Check) -> dict[str, Any]:
     digests = {}
     for executor in ("serial", "ray"):
         _, artifacts = check.study(f"ray_{executor}", cfg, executor)
-        digests[executor] = (_digest(artifacts / "oof.csv"), _digest(artifacts / "test.csv"))
+        digests[executor] = [sha256_file(artifacts / f) for f in ("oof.csv", "test.csv")]
     same = digests["serial"] == digests["ray"]
     print(f"2. ray, 4 folds at num_gpus 0.5 each: bit-identical to serial: {same}", flush=True)
     return {"gpus_per_task": 0.5, "bit_identical": same}
@@ -202,14 +199,14 @@ def make_bundle(check: Check) -> Path:
                                       "slope": 1.0, "intercept": 0.0},
                       "thresholds": {"fixed50": 0.5}})
     detector = _detector(check.work / "detect" / "artifacts" / "best.pt", root / "detector", "n")
+    detect_metrics = json.loads((check.work / "detect" / "metrics.json").read_text())
     manifest = {
         "format": FORMAT,
         "preprocessing": {"image_size": 64},
         "classifier": {"backbone": "resnet18", "folds": folds,
                        "operating_points": {"fixed50": 0.5},
                        "default_operating_point": "fixed50"},
-        "detector": {"size": "n", "imgsz": 64 if check.small else 320, "conf": 0.01,
-                     **detector},
+        "detector": {"size": "n", "imgsz": detect_metrics["imgsz"], "conf": 0.01, **detector},
     }
     manifest["files"] = file_hashes(root)
     (root / MANIFEST).write_text(json.dumps(manifest, indent=2) + "\n")

@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
+import time
 from pathlib import Path
 
 import pytest
@@ -64,8 +66,6 @@ def mapped_file(task: int, images) -> tuple[int, str | None, int]:
 
 def test_the_local_pool_maps_a_whole_npy_file_again_instead_of_copying_it(tmp_path,
                                                                            monkeypatch):
-    import os
-
     import numpy as np
 
     np.save(tmp_path / "images.npy", np.arange(60, dtype=np.uint8).reshape(3, 4, 5))
@@ -128,9 +128,6 @@ def gpu_seen(task: int, meeting: str, wait: float) -> tuple[int, list, str | Non
     """What a Ray task is given (its GPU ids and CUDA_VISIBLE_DEVICES), whether it met the
     other task running at the same time (each leaves a mark in ``meeting``, then waits up to
     ``wait`` s for the other's), and when it ran."""
-    import os
-    import time
-
     import ray
 
     started = time.monotonic()
@@ -150,8 +147,6 @@ def test_ray_tasks_reserve_the_gpus_asked_for(monkeypatch, tmp_path, per_task, s
     sees the GPU Ray gave it as its only visible CUDA device."""
     ray = pytest.importorskip("ray")
     monkeypatch.setenv("FRACLAB_GPUS_PER_TASK", per_task)
-    import os
-
     # The workers import this module (the task function) by name.
     path = os.pathsep.join([str(Path(__file__).parent), os.environ.get("PYTHONPATH", "")])
     ray.init(num_cpus=2, num_gpus=1, include_dashboard=False, log_to_driver=False,
